@@ -1,0 +1,1 @@
+"""bmg: bootstrapped meta-gradients in JAX."""

@@ -1,0 +1,1 @@
+"""Experiment scripts and the tasks of the paper (environments, data)."""

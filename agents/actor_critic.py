@@ -17,6 +17,7 @@ and the losses recompute logits and values from the parameters.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -230,3 +231,24 @@ def initial_state(
         reward_sum=jnp.zeros((), jnp.float32),
         env_steps=jnp.zeros((), jnp.int32),
     )
+
+
+def matching(name: str, *, value_weight: float = 1.0):
+    """The matching function of this learner's BMG by name, and the space it compares in.
+
+    * ``"kl"``: KL(π_target ‖ π) on the target rollout's states (``predict(...).logits``);
+    * ``"kl_v"``: that KL plus ``value_weight`` × ½ mean squared value difference;
+    * ``"l2"``: ½‖x̃ − x‖² over the policy and value parameters.
+
+    Returns:
+      ``(matching_fn, match_on)`` for `bmg.bootstrapped_meta_gradient`.
+    """
+    if name == "kl":
+        return (lambda target, prediction: bmg.matching.kl(target.logits, prediction.logits),
+                "predictions")
+    if name == "kl_v":
+        return (functools.partial(bmg.matching.kl_and_value, value_weight=value_weight),
+                "predictions")
+    if name == "l2":
+        return bmg.matching.l2, "parameters"
+    raise ValueError(f"matching must be 'kl', 'kl_v' or 'l2', got {name!r}")

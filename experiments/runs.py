@@ -1,0 +1,160 @@
+"""Run directories: resolved config, metrics as JSON lines, checkpoints, resume.
+
+A run directory holds
+
+* ``config.json``: the resolved config of the run (written once; a resumed run must match it);
+* ``metrics.jsonl``: one JSON object a line, appended as the run goes;
+* ``checkpoint.npz``: the latest training state (the leaves of a pytree) and a ``progress``
+  counter, written atomically (a crash mid-write leaves the previous checkpoint intact);
+* figures, written by the plotting scripts.
+
+Resuming loads the checkpoint and drops the metric lines written after it, so a resumed run
+writes exactly the lines an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.npz"
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used as asked (another config, a corrupt file)."""
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def prepare(run_dir: str | os.PathLike, config: Any) -> Path:
+    """Creates ``run_dir`` (or reopens it) and writes or checks ``config.json``.
+
+    Args:
+      run_dir: the run directory.
+      config: a dataclass; its ``asdict`` is the resolved config.
+
+    Returns:
+      The run directory as a `Path`.
+
+    Raises:
+      RunDirError: if the directory already holds a run with a different config.
+    """
+    path = Path(run_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    resolved = json.loads(json.dumps(dataclasses.asdict(config)))
+    config_path = path / CONFIG
+    if config_path.exists():
+        existing = json.loads(config_path.read_text())
+        if existing != resolved:
+            changed = sorted(k for k in set(existing) | set(resolved)
+                             if existing.get(k) != resolved.get(k))
+            raise RunDirError(
+                f"{path} holds a run with another config (differs in {changed}); "
+                "pass a new --run_dir or the same flags to resume it"
+            )
+    else:
+        _atomic_write_bytes(config_path, (json.dumps(resolved, indent=2) + "\n").encode())
+    return path
+
+
+def read_config(run_dir: str | os.PathLike) -> dict:
+    """The resolved config of a run directory."""
+    path = Path(run_dir) / CONFIG
+    if not path.exists():
+        raise RunDirError(f"{run_dir} is not a run directory: it has no {CONFIG}")
+    return json.loads(path.read_text())
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """All metric rows of a run directory, in order."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        raise RunDirError(f"{run_dir} has no {METRICS}")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def append_metrics(run_dir: Path, rows: list[dict]) -> None:
+    """Appends rows to ``metrics.jsonl`` and flushes them to disk."""
+    with open(run_dir / METRICS, "a") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def truncate_metrics(run_dir: Path, num_rows: int) -> None:
+    """Keeps the first ``num_rows`` rows of ``metrics.jsonl`` (those of the checkpoint)."""
+    path = run_dir / METRICS
+    if not path.exists():
+        if num_rows:
+            raise RunDirError(f"{path} is missing but the checkpoint has {num_rows} rows")
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    if len(lines) < num_rows:
+        raise RunDirError(f"{path} has {len(lines)} rows, the checkpoint expects {num_rows}")
+    _atomic_write_bytes(path, "".join(lines[:num_rows]).encode())
+
+
+def save_checkpoint(run_dir: Path, state: Any, *, progress: int, metric_rows: int) -> None:
+    """Saves the leaves of ``state`` and two counters, atomically.
+
+    Args:
+      run_dir: the run directory.
+      state: a pytree of arrays (gathered to the host).
+      progress: how far the run is (the caller's unit, e.g. updates done).
+      metric_rows: how many rows of ``metrics.jsonl`` belong to this checkpoint.
+    """
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(state))]
+    arrays = {f"leaf_{i:05d}": leaf for i, leaf in enumerate(leaves)}
+    tmp = run_dir / (CHECKPOINT + ".tmp.npz")
+    np.savez(tmp, progress=np.int64(progress), metric_rows=np.int64(metric_rows), **arrays)
+    os.replace(tmp, run_dir / CHECKPOINT)
+
+
+def load_checkpoint(run_dir: Path, template: Any) -> tuple[Any, int, int] | None:
+    """Loads a checkpoint into the structure of ``template``.
+
+    Args:
+      run_dir: the run directory.
+      template: a pytree of arrays or `jax.ShapeDtypeStruct` (e.g. from `jax.eval_shape`)
+        with the structure, shapes and dtypes of the saved state.
+
+    Returns:
+      ``(state, progress, metric_rows)``, or ``None`` if there is no checkpoint.
+
+    Raises:
+      RunDirError: if the checkpoint does not fit ``template``.
+    """
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        return None
+    leaves, treedef = jax.tree.flatten(template)
+    with np.load(path) as data:
+        saved = [data[f"leaf_{i:05d}"] for i in range(len(leaves)) if f"leaf_{i:05d}" in data]
+        progress, rows = int(data["progress"]), int(data["metric_rows"])
+        extra = sum(1 for k in data.files if k.startswith("leaf_")) - len(leaves)
+    if len(saved) != len(leaves) or extra:
+        raise RunDirError(f"{path} does not hold a state of this run's structure")
+    for i, (s, t) in enumerate(zip(saved, leaves, strict=True)):
+        if s.shape != tuple(t.shape) or s.dtype != t.dtype:
+            raise RunDirError(
+                f"{path}: leaf {i} is {s.dtype}{list(s.shape)}, expected {t.dtype}{list(t.shape)}"
+            )
+    return jax.tree.unflatten(treedef, saved), progress, rows

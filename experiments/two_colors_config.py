@@ -1,0 +1,206 @@
+"""Configuration and presets of the two-colors experiment (paper, section 5.1).
+
+Sources of the defaults (see also ``shared`` notes in the README):
+
+* Environment, network sizes (2x256 ReLU, separate policy and value), SGD with learning rate
+  0.1, 16-step rollouts, discount 0.99, the entropy meta-network (10 mean rewards -> 32 ReLU ->
+  sigmoid) and its Adam(1e-4, eps=1e-4) meta-optimizer: the paper and its public
+  replications.
+* K=7, L=9 for BMG and K+L-1=15 unrolled steps for MG, and the 6.4M-step lifetime: one public
+  replication (the paper's appendix could not be checked; another replication uses K=3, L=5).
+* The step cost -0.04, "only the collected object respawns", the MG entropy bonus 0.01, the
+  A2C entropy weight 0.01 and the initial entropy weight 0.01 of the meta-network:
+  unconfirmed, exposed as flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+METHODS = ("a2c", "mg", "bmg")
+MATCHINGS = ("kl", "l2", "kl_v")
+PRESETS = ("paper", "quick", "smoke")
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoColorsConfig:
+    """Everything that decides a two-colors run.
+
+    Attributes:
+      method: ``a2c`` (fixed entropy weight), ``mg`` (meta-gradient) or ``bmg``.
+      seeds: population size; seeds run as one vmapped program.
+      seed: base seed; member i of the population uses ``fold_in(PRNGKey(seed), i)``.
+      total_steps: environment steps per seed.
+      num_inner_steps: K, the inner steps backpropagated through (MG and BMG).
+      bootstrap_steps: L, how far ahead the BMG target is.
+      matching: BMG matching function: ``kl`` (policies), ``l2`` (parameters) or ``kl_v``.
+      value_match_weight: weight of the value term of ``kl_v`` matching.
+      target_learning_rate: SGD rate of BMG's target step (policy-gradient loss only).
+      entropy_weight: A2C's fixed ε; the meta-network's ε at initialisation (MG, BMG).
+      mg_entropy_bonus: weight of the entropy bonus in MG's meta-loss.
+      learning_rate: inner SGD learning rate.
+      discount: γ of the n-step returns.
+      rollout_length: T, environment steps per inner update.
+      value_cost: weight of the value loss.
+      hidden_size: width of the two hidden layers of the policy and value MLPs.
+      meta_hidden_size: width of the entropy meta-network's hidden layer.
+      reward_history: how many rollouts' mean rewards the meta-network sees.
+      meta_learning_rate: Adam learning rate of the meta-optimizer.
+      meta_eps: Adam eps of the meta-optimizer.
+      step_reward: reward of a step that collects nothing.
+      swap_period: steps between two swaps of the objects' rewards.
+      log_every: environment steps (per seed) between two metric rows.
+      checkpoint_every: metric rows between two checkpoints.
+      seed_group: seeds updated together (``vmap``) on a device; a device runs its groups
+        one after the other (``lax.map``), so a group's networks stay in the CPU cache.
+        Performance only: the numbers do not depend on it.
+    """
+
+    method: str = "bmg"
+    seeds: int = 50
+    seed: int = 0
+    total_steps: int = 6_400_000
+    num_inner_steps: int = 7
+    bootstrap_steps: int = 9
+    matching: str = "kl"
+    value_match_weight: float = 1.0
+    target_learning_rate: float = 0.1
+    entropy_weight: float = 0.01
+    mg_entropy_bonus: float = 0.01
+    learning_rate: float = 0.1
+    discount: float = 0.99
+    rollout_length: int = 16
+    value_cost: float = 0.5
+    hidden_size: int = 256
+    meta_hidden_size: int = 32
+    reward_history: int = 10
+    meta_learning_rate: float = 1e-4
+    meta_eps: float = 1e-4
+    step_reward: float = -0.04
+    swap_period: int = 100_000
+    log_every: int = 12_800
+    checkpoint_every: int = 25
+    seed_group: int = 5
+
+    def __post_init__(self):
+        def fail(message):
+            raise ValueError(f"invalid two-colors config: {message}")
+
+        if self.method not in METHODS:
+            fail(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.matching not in MATCHINGS:
+            fail(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
+        for name in ("seeds", "total_steps", "num_inner_steps", "bootstrap_steps",
+                     "rollout_length", "hidden_size", "meta_hidden_size", "reward_history",
+                     "swap_period", "log_every", "checkpoint_every", "seed_group"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                fail(f"{name} must be an integer >= 1, got {value!r}")
+        if not 0 <= self.seed < 2**32:
+            fail(f"seed must be in [0, 2**32), got {self.seed}")
+        for name in ("learning_rate", "meta_learning_rate", "meta_eps"):
+            if not getattr(self, name) > 0:
+                fail(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("target_learning_rate", "value_cost", "mg_entropy_bonus",
+                     "value_match_weight"):
+            if getattr(self, name) < 0:
+                fail(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.discount <= 1.0:
+            fail(f"discount must be in [0, 1], got {self.discount}")
+        if self.method == "a2c":
+            if self.entropy_weight < 0:
+                fail(f"entropy_weight must be >= 0, got {self.entropy_weight}")
+        elif not 0.0 < self.entropy_weight < 1.0:
+            fail(f"entropy_weight (the initial ε of the sigmoid meta-network) must be in (0, 1), "
+                 f"got {self.entropy_weight}")
+
+    @property
+    def env_steps_per_update(self) -> int:
+        """Environment steps per seed in one update (one meta-step for MG and BMG).
+
+        A2C: one rollout. MG: K rollouts, then the meta-loss rollout. BMG: K rollouts, L-1
+        bootstrap rollouts and the target step's rollout (the learner continues from the
+        bootstrapped state, so none of them is wasted).
+        """
+        if self.method == "a2c":
+            return self.rollout_length
+        if self.method == "mg":
+            return (self.num_inner_steps + 1) * self.rollout_length
+        return (self.num_inner_steps + self.bootstrap_steps) * self.rollout_length
+
+    @property
+    def updates_per_row(self) -> int:
+        """Updates between two metric rows (one jitted chunk)."""
+        return max(1, self.log_every // self.env_steps_per_update)
+
+    @property
+    def num_rows(self) -> int:
+        """Metric rows (chunks) of the whole run; the last one may pass ``total_steps``."""
+        per_row = self.updates_per_row * self.env_steps_per_update
+        return -(-self.total_steps // per_row)
+
+
+_PAPER = {"seeds": 50, "total_steps": 6_400_000}
+PRESET_VALUES = {
+    "paper": {
+        "a2c": dict(_PAPER),
+        "mg": {**_PAPER, "num_inner_steps": 15},
+        "bmg": {**_PAPER, "num_inner_steps": 7, "bootstrap_steps": 9},
+    },
+    "quick": {
+        "a2c": {"seeds": 10, "total_steps": 819_200},
+        "mg": {"seeds": 10, "total_steps": 819_200, "num_inner_steps": 15},
+        "bmg": {"seeds": 10, "total_steps": 819_200, "num_inner_steps": 7, "bootstrap_steps": 9},
+    },
+    "smoke": {
+        method: {
+            "seeds": 2,
+            "total_steps": 512,
+            "hidden_size": 16,
+            "meta_hidden_size": 8,
+            "rollout_length": 8,
+            "swap_period": 200,
+            "log_every": 128,
+            "checkpoint_every": 1,
+            **({"num_inner_steps": 2, "bootstrap_steps": 2} if method == "bmg" else {}),
+            **({"num_inner_steps": 3} if method == "mg" else {}),
+        }
+        for method in METHODS
+    },
+}
+"""Preset values by preset and method; everything else takes the dataclass defaults."""
+
+METHOD_ONLY_FIELDS = {
+    "num_inner_steps": ("mg", "bmg"),
+    "bootstrap_steps": ("bmg",),
+    "matching": ("bmg",),
+    "value_match_weight": ("bmg",),
+    "target_learning_rate": ("bmg",),
+    "mg_entropy_bonus": ("mg",),
+    "meta_hidden_size": ("mg", "bmg"),
+    "reward_history": ("mg", "bmg"),
+    "meta_learning_rate": ("mg", "bmg"),
+    "meta_eps": ("mg", "bmg"),
+}
+"""Settings that only some methods use; setting one for another method is an error."""
+
+
+def make_config(*, preset: str, method: str, **overrides) -> TwoColorsConfig:
+    """The config of ``preset`` for ``method`` with ``overrides`` on top.
+
+    Raises:
+      ValueError: for an unknown preset or method, an override that the method does not use
+        (for instance ``bootstrap_steps`` with ``method="mg"``), or an invalid value.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    for name in overrides:
+        if name in METHOD_ONLY_FIELDS and method not in METHOD_ONLY_FIELDS[name]:
+            users = "/".join(METHOD_ONLY_FIELDS[name])
+            raise ValueError(f"{name} applies to --method={users} only, not to {method}")
+        if name not in {f.name for f in dataclasses.fields(TwoColorsConfig)}:
+            raise ValueError(f"unknown two-colors setting {name!r}")
+    values = {**PRESET_VALUES[preset][method], **overrides, "method": method}
+    return TwoColorsConfig(**values)

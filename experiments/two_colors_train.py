@@ -1,0 +1,274 @@
+"""The two-colors training program: A2C, MG and BMG on one population of seeds.
+
+`build` wires the environment (`experiments.envs.two_colors`), the actor-critic
+(`agents.actor_critic`) and the meta-optimizers (`bmg`) into pure functions:
+
+* ``init(key) -> TrainState`` for one seed;
+* ``update(TrainState) -> (TrainState, UpdateMetrics)`` for one seed: one A2C step, or one
+  MG / BMG meta-step (K inner steps, the meta-gradient, the meta-update);
+* ``chunk(TrainState) -> (TrainState, UpdateMetrics[U, S])``: ``updates_per_row`` updates of
+  the whole population (``vmap`` over seeds inside a ``lax.scan``), the unit that `train`
+  jits once and calls between metric rows and checkpoints.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import bmg
+from agents import actor_critic
+from agents.networks import actor_critic_mlp, sigmoid_meta_net
+from experiments import population, runs
+from experiments.envs import two_colors
+from experiments.two_colors_config import TwoColorsConfig
+
+
+class TrainState(NamedTuple):
+    """One seed's state: the learner, its meta-parameters and the meta-optimizer state.
+
+    For A2C ``meta_params`` and ``meta_opt_state`` are empty tuples.
+    """
+
+    learner: actor_critic.AgentState
+    meta_params: Any
+    meta_opt_state: Any
+
+
+class UpdateMetrics(NamedTuple):
+    """What one update reports (per seed).
+
+    Attributes:
+      reward: the sum of the rewards of all the update's environment steps.
+      env_steps: the update's environment steps.
+      entropy_weight: the mean ε of the update's inner steps (including bootstrap steps).
+      entropy: the mean policy entropy on the inner steps' rollouts.
+      meta_loss: the meta-loss (0 for A2C).
+    """
+
+    reward: jax.Array
+    env_steps: jax.Array
+    entropy_weight: jax.Array
+    entropy: jax.Array
+    meta_loss: jax.Array
+
+
+class Program(NamedTuple):
+    """The pure functions of a run (see the module docstring)."""
+
+    init: Callable[[jax.Array], TrainState]
+    update: Callable[[TrainState], tuple[TrainState, UpdateMetrics]]
+    chunk: Callable[[TrainState], tuple[TrainState, UpdateMetrics]]
+
+
+def _meta_optimizer(config: TwoColorsConfig, learner: bmg.Learner) -> bmg.MetaOptimizer:
+    meta_optimizer = optax.adam(config.meta_learning_rate, eps=config.meta_eps)
+    if config.method == "mg":
+        return bmg.meta_gradient(
+            learner, num_inner_steps=config.num_inner_steps, meta_optimizer=meta_optimizer
+        )
+    matching, match_on = actor_critic.matching(
+        config.matching, value_weight=config.value_match_weight
+    )
+    return bmg.bootstrapped_meta_gradient(
+        learner,
+        num_inner_steps=config.num_inner_steps,
+        bootstrap_steps=config.bootstrap_steps,
+        target_optimizer=optax.sgd(config.target_learning_rate),
+        meta_optimizer=meta_optimizer,
+        matching=matching,
+        match_on=match_on,
+    )
+
+
+def build(config: TwoColorsConfig) -> Program:
+    """The pure functions of a run of ``config`` (nothing is jitted here)."""
+    env_params = two_colors.EnvParams(
+        step_reward=config.step_reward, swap_period=config.swap_period
+    )
+    nets = actor_critic_mlp(
+        num_actions=two_colors.num_actions(env_params),
+        hidden_sizes=(config.hidden_size, config.hidden_size),
+    )
+    agent_config = actor_critic.ActorCriticConfig(
+        rollout_length=config.rollout_length,
+        discount=config.discount,
+        learning_rate=config.learning_rate,
+        value_cost=config.value_cost,
+        outer_entropy_cost=config.mg_entropy_bonus if config.method == "mg" else 0.0,
+        reward_history=config.reward_history,
+    )
+
+    def env_reset(key):
+        return two_colors.reset(key, env_params)
+
+    def env_step(key, env_state, action):
+        obs, env_state, reward, _, _ = two_colors.step(key, env_state, action, env_params)
+        return obs, env_state, reward
+
+    if config.method == "a2c":
+        meta_net = None
+
+        def entropy_weight(meta_params, history):
+            del meta_params, history
+            return jnp.float32(config.entropy_weight)
+
+    else:
+        meta_net = sigmoid_meta_net(
+            hidden_size=config.meta_hidden_size, initial_value=config.entropy_weight
+        )
+        entropy_weight = meta_net.apply
+
+    learner = actor_critic.make_learner(nets, env_step, entropy_weight, agent_config)
+    meta_opt = None if meta_net is None else _meta_optimizer(config, learner)
+
+    def init(key):
+        agent_key, meta_key = jax.random.split(key)
+        agent = actor_critic.initial_state(nets, env_reset, agent_key, agent_config)
+        if meta_net is None:
+            return TrainState(agent, (), ())
+        meta_params = meta_net.init(meta_key, agent.reward_history)
+        return TrainState(agent, meta_params, meta_opt.init(meta_params, agent))
+
+    def update(state: TrainState):
+        agent = state.learner._replace(
+            reward_sum=jnp.zeros_like(state.learner.reward_sum),
+            env_steps=jnp.zeros_like(state.learner.env_steps),
+        )
+        if meta_opt is None:
+            agent, aux = learner.inner_step(agent, ())
+            step_aux, meta_loss = jax.tree.map(lambda x: x[None], aux), jnp.zeros(())
+            state = TrainState(agent, (), ())
+        else:
+            out = meta_opt.update(agent, state.meta_opt_state, state.meta_params)
+            meta_params = optax.apply_updates(state.meta_params, out.meta_updates)
+            step_aux, meta_loss = out.aux.inner_aux, out.meta_loss
+            if out.aux.bootstrap_aux is not None:
+                step_aux = jax.tree.map(
+                    lambda a, b: jnp.concatenate([a, b]), step_aux, out.aux.bootstrap_aux
+                )
+            state = TrainState(out.learner_state, meta_params, out.meta_opt_state)
+        metrics = UpdateMetrics(
+            reward=state.learner.reward_sum,
+            env_steps=state.learner.env_steps,
+            entropy_weight=jnp.mean(step_aux.entropy_weight),
+            entropy=jnp.mean(step_aux.entropy),
+            meta_loss=meta_loss,
+        )
+        return state, metrics
+
+    def chunk(states: TrainState):
+        def body(carry, _):
+            return jax.lax.map(update, carry, batch_size=config.seed_group)
+
+        return jax.lax.scan(body, states, None, length=config.updates_per_row)
+
+    return Program(init=init, update=update, chunk=chunk)
+
+
+def init_population(program: Program, config: TwoColorsConfig) -> TrainState:
+    """The initial states of all seeds, stacked on a leading axis."""
+    return jax.vmap(program.init)(population.seed_keys(config.seed, config.seeds))
+
+
+@functools.lru_cache(maxsize=8)
+def compiled(config: TwoColorsConfig, sharding) -> tuple[Program, Callable[[TrainState], Any]]:
+    """The program of ``config`` and its chunk, jitted once per config and sharding.
+
+    Each device runs the chunk on its own share of the seeds (``shard_map``); caching the
+    jitted function lets a process train, or resume, the same config without compiling again.
+    """
+    program = build(config)
+    spec = jax.sharding.PartitionSpec
+    sharded = jax.shard_map(
+        program.chunk,
+        mesh=sharding.mesh,
+        in_specs=spec(population.AXIS),
+        out_specs=(spec(population.AXIS), spec(None, population.AXIS)),
+    )
+    return program, jax.jit(sharded, donate_argnums=0)
+
+
+def metric_row(metrics: UpdateMetrics, *, env_steps: int, cumulative: np.ndarray) -> dict:
+    """One row of ``metrics.jsonl`` from a chunk's ``[U, S]`` metrics (lists are per seed)."""
+    m = jax.tree.map(lambda x: np.asarray(x, np.float64), metrics)
+    steps = m.env_steps.sum(axis=0)
+    return {
+        "env_steps": int(env_steps),
+        "reward_per_step": (m.reward.sum(axis=0) / steps).round(6).tolist(),
+        "cumulative_reward": cumulative.round(4).tolist(),
+        "entropy_weight": m.entropy_weight.mean(axis=0).round(7).tolist(),
+        "entropy": m.entropy.mean(axis=0).round(6).tolist(),
+        "meta_loss": m.meta_loss.mean(axis=0).round(7).tolist(),
+    }
+
+
+def train(
+    config: TwoColorsConfig,
+    run_dir: str | Path,
+    *,
+    progress: Callable[[int, int, float | None], None] | None = None,
+    stop_after_rows: int | None = None,
+) -> list[dict]:
+    """Trains (or resumes) a run of ``config`` in ``run_dir``.
+
+    Args:
+      config: the run's config.
+      run_dir: the run directory; a checkpoint there is resumed, and a run that is already
+        complete is left as it is.
+      progress: called after each metric row with ``(rows done, rows in all, aggregate
+        env-steps/s of that row)``; the rate is ``None`` for the first row of a call,
+        whose time may include compilation.
+      stop_after_rows: stop (after a checkpoint) once this many rows exist; for tests of
+        interruption and resume.
+
+    Returns:
+      All metric rows of the run.
+    """
+    path = runs.prepare(run_dir, config)
+    sharding = population.population_sharding(config.seeds)
+    program, chunk = compiled(config, sharding)
+    # The checkpoint holds the states and the exact cumulative rewards (the metric rows
+    # hold rounded ones).
+    template = (
+        jax.eval_shape(lambda: init_population(program, config)),
+        jax.ShapeDtypeStruct((config.seeds,), np.float64),
+    )
+    restored = runs.load_checkpoint(path, template)
+    if restored is None:
+        states, cumulative = init_population(program, config), np.zeros(config.seeds)
+        rows_done = 0
+    else:
+        (states, cumulative), _, rows_done = restored
+    runs.truncate_metrics(path, rows_done)
+    states = jax.device_put(states, sharding)
+    steps_per_row = config.updates_per_row * config.env_steps_per_update
+    last = min(config.num_rows, stop_after_rows or config.num_rows)
+    pending = []
+    for row in range(rows_done, last):
+        start = time.perf_counter()
+        states, metrics = chunk(states)
+        metrics = jax.device_get(metrics)
+        elapsed = time.perf_counter() - start
+        cumulative = cumulative + np.asarray(metrics.reward).sum(axis=0)
+        record = metric_row(metrics, env_steps=(row + 1) * steps_per_row, cumulative=cumulative)
+        record["seconds"] = round(elapsed, 4)
+        pending.append(record)
+        done = row + 1
+        if done % config.checkpoint_every == 0 or done == last:
+            runs.append_metrics(path, pending)
+            pending = []
+            runs.save_checkpoint(path, (states, cumulative), progress=done, metric_rows=done)
+        if progress is not None:
+            rate = None if row == rows_done else config.seeds * steps_per_row / elapsed
+            progress(done, config.num_rows, rate)
+    return runs.read_metrics(path)
+

@@ -1,0 +1,127 @@
+"""The actor-critic's losses, rollouts and matching functions, with hand-computed numbers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import bmg
+from agents import actor_critic
+from agents.networks import ActorCriticNets
+
+
+def _linear_nets():
+    """Policy logits = obs @ W, value = obs @ v: small enough to check by hand."""
+    return ActorCriticNets(
+        init=lambda key, obs: {"w": jnp.zeros((obs.shape[-1], 2)), "v": jnp.zeros(obs.shape[-1])},
+        policy=lambda p, obs: obs @ p["w"],
+        value=lambda p, obs: obs @ p["v"],
+    )
+
+
+def _rollout():
+    obs_t = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # T+1 = 3
+    return actor_critic.Rollout(obs_t=obs_t, a_t=jnp.array([0, 1]), r_t=jnp.array([1.0, -0.5]))
+
+
+PARAMS = {"w": jnp.array([[0.5, -0.5], [0.0, 1.0]]), "v": jnp.array([0.2, 0.4])}
+
+
+def test_losses_hand_values():
+    nets, rollout, gamma = _linear_nets(), _rollout(), 0.9
+    pg, value_loss, entropy = actor_critic.losses(nets, PARAMS, rollout, discount=gamma)
+    v = np.array([0.2, 0.4, 0.6])
+    g1 = -0.5 + gamma * v[2]  # bootstrapped 1-step return at t=1
+    g0 = 1.0 + gamma * g1
+    adv = np.array([g0 - v[0], g1 - v[1]])
+    logits = np.array([[0.5, -0.5], [0.0, 1.0]])
+    log_pi = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(pg, -np.mean([log_pi[0, 0] * adv[0], log_pi[1, 1] * adv[1]]),
+                               rtol=1e-6)
+    np.testing.assert_allclose(value_loss, 0.5 * np.mean(adv**2), rtol=1e-6)
+    np.testing.assert_allclose(entropy, np.mean(-(np.exp(log_pi) * log_pi).sum(-1)), rtol=1e-6)
+
+
+def test_policy_gradient_does_not_reach_the_value_and_value_loss_not_the_policy():
+    nets, rollout = _linear_nets(), _rollout()
+    pg_grads = jax.grad(lambda p: actor_critic.losses(nets, p, rollout, discount=0.9)[0])(PARAMS)
+    v_grads = jax.grad(lambda p: actor_critic.losses(nets, p, rollout, discount=0.9)[1])(PARAMS)
+    np.testing.assert_array_equal(pg_grads["v"], 0.0)  # advantages are data
+    np.testing.assert_array_equal(v_grads["w"], 0.0)
+    assert np.abs(pg_grads["w"]).max() > 0 and np.abs(v_grads["v"]).max() > 0
+    # The bootstrap value v(s_T) is a target too: only v(s_0), v(s_1) receive gradient.
+    expected = np.array([[1.0, 0.0], [0.0, 1.0]]).T @ -(np.array([1.0 + 0.9 * (-0.5 + 0.9 * 0.6),
+                                                                   -0.5 + 0.9 * 0.6])
+                                                         - np.array([0.2, 0.4])) / 2
+    np.testing.assert_allclose(v_grads["v"], expected, rtol=1e-5)
+
+
+def _env_step(key, env_state, action):
+    """A counter environment: reward = action, obs = one-hot of the step count mod 2."""
+    del key
+    env_state = env_state + 1
+    return jax.nn.one_hot(env_state % 2, 2), env_state, action.astype(jnp.float32)
+
+
+def test_collect_updates_history_counters_and_is_data():
+    nets = _linear_nets()
+    config = actor_critic.ActorCriticConfig(rollout_length=4, reward_history=3)
+    state = actor_critic.initial_state(
+        nets, lambda key: (jnp.array([1.0, 0.0]), jnp.int32(0)), jax.random.PRNGKey(0), config
+    )
+    state = state._replace(params=PARAMS)
+    new, rollout = actor_critic.collect(nets, state, _env_step, length=4)
+    shapes = (rollout.obs_t.shape, rollout.a_t.shape, rollout.r_t.shape)
+    assert shapes == ((5, 2), (4,), (4,))
+    np.testing.assert_allclose(new.reward_history, [0.0, 0.0, float(jnp.mean(rollout.r_t))])
+    assert int(new.env_steps) == 4 and int(new.env_state) == 4
+    np.testing.assert_allclose(new.reward_sum, jnp.sum(rollout.r_t))
+    np.testing.assert_array_equal(rollout.obs_t[1:, 0], [0.0, 1.0, 0.0, 1.0])
+    # Rollouts carry no gradient to the parameters they were collected with.
+    grads = jax.grad(
+        lambda p: jnp.sum(actor_critic.collect(nets, state._replace(params=p), _env_step,
+                                               length=4)[1].obs_t)
+    )(PARAMS)
+    assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(grads))
+
+
+def test_inner_step_uses_the_meta_learned_entropy_weight():
+    nets = _linear_nets()
+    config = actor_critic.ActorCriticConfig(rollout_length=4, learning_rate=0.5)
+    learner = actor_critic.make_learner(nets, _env_step, lambda w, history: w, config)
+    state = actor_critic.initial_state(
+        nets, lambda key: (jnp.array([1.0, 0.0]), jnp.int32(0)), jax.random.PRNGKey(1), config
+    )
+    state = state._replace(params=PARAMS)
+    more, aux = learner.inner_step(state, jnp.float32(0.3))
+    less, _ = learner.inner_step(state, jnp.float32(0.0))
+    assert float(aux.entropy_weight) == pytest.approx(0.3)
+    # More entropy regularisation moves the policy towards uniform: higher entropy.
+    obs = jnp.eye(2)
+
+    def entropy(params):
+        log_pi = jax.nn.log_softmax(nets.policy(params, obs))
+        return -jnp.sum(jnp.exp(log_pi) * log_pi)
+
+    assert entropy(more.params) > entropy(less.params)
+    # So the meta-gradient of the next policy's entropy with respect to ε is positive.
+    d_entropy = jax.grad(lambda w: entropy(learner.inner_step(state, w)[0].params))(0.1)
+    assert float(d_entropy) > 0
+
+
+@pytest.mark.parametrize(("name", "match_on"), [("kl", "predictions"), ("kl_v", "predictions"),
+                                                 ("l2", "parameters")])
+def test_matching_by_name(name, match_on):
+    fn, space = actor_critic.matching(name, value_weight=2.0)
+    assert space == match_on
+    a = bmg.matching.PolicyAndValue(jnp.array([[0.0, 1.0]]), jnp.array([1.0]))
+    b = bmg.matching.PolicyAndValue(jnp.array([[1.0, 0.0]]), jnp.array([0.0]))
+    kl = bmg.matching.kl(a.logits, b.logits)
+    expected = {"kl": kl, "kl_v": kl + 2.0 * 0.5, "l2": 0.5 * (2.0 + 1.0)}[name]
+    np.testing.assert_allclose(fn(a, b) if name != "l2" else fn(a._asdict(), b._asdict()),
+                               expected, rtol=1e-6)
+
+
+def test_unknown_matching_raises():
+    with pytest.raises(ValueError, match="matching must be"):
+        actor_critic.matching("cosine")

@@ -1,0 +1,172 @@
+"""The two-colors experiment: configs and flags, smoke runs, resume, recompilation, plots."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from absl.testing import flagsaver
+
+from experiments import plot, population, runs, two_colors, two_colors_train
+from experiments.two_colors_config import PRESETS, TwoColorsConfig, make_config
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("method", ["a2c", "mg", "bmg"])
+def test_presets_are_valid(preset, method):
+    config = make_config(preset=preset, method=method)
+    assert config.method == method
+    assert config.num_rows * config.updates_per_row * config.env_steps_per_update >= (
+        config.total_steps
+    )
+
+
+def test_paper_preset_values():
+    bmg_cfg = make_config(preset="paper", method="bmg")
+    mg_cfg = make_config(preset="paper", method="mg")
+    assert (bmg_cfg.num_inner_steps, bmg_cfg.bootstrap_steps) == (7, 9)
+    assert mg_cfg.num_inner_steps == 7 + 9 - 1  # MG unrolls as far as BMG's target reaches
+    assert bmg_cfg.seeds == mg_cfg.seeds == 50
+    assert bmg_cfg.env_steps_per_update == mg_cfg.env_steps_per_update == 256
+
+
+@pytest.mark.parametrize(
+    ("method", "overrides", "message"),
+    [
+        ("mg", {"bootstrap_steps": 3}, "bootstrap_steps applies to --method=bmg only"),
+        ("a2c", {"num_inner_steps": 3}, "num_inner_steps applies to --method=mg/bmg only"),
+        ("a2c", {"matching": "kl"}, "matching applies"),
+        ("bmg", {"matching": "cosine"}, "matching must be one of"),
+        ("bmg", {"seeds": 0}, "seeds must be an integer >= 1"),
+        ("bmg", {"entropy_weight": 1.5}, r"must be in \(0, 1\)"),
+        ("bmg", {"discount": 1.2}, "discount must be in"),
+        ("bmg", {"learning_rate": -0.1}, "learning_rate must be > 0"),
+        ("bmg", {"colour": 1}, "unknown two-colors setting"),
+    ],
+)
+def test_invalid_settings_are_clear_errors(method, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        make_config(preset="smoke", method=method, **overrides)
+
+
+def test_cli_rejects_a_bad_flag_combination_without_running(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.two_colors", "--method=mg", "--bootstrap_steps=4",
+         f"--run_dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "bootstrap_steps applies to --method=bmg only" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_requires_a_run_dir():
+    result = subprocess.run([sys.executable, "-m", "experiments.two_colors", "--preset=smoke"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "--run_dir is required" in result.stderr
+
+
+def _numbers(rows):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+@pytest.mark.parametrize("method", ["a2c", "mg", "bmg"])
+def test_smoke_run_of_main(method, tmp_path, capsys):
+    run_dir = tmp_path / method
+    with flagsaver.flagsaver(method=method, preset="smoke", run_dir=str(run_dir), quiet=True):
+        two_colors.main(["two_colors"])
+    config = runs.read_config(run_dir)
+    rows = runs.read_metrics(run_dir)
+    smoke = make_config(preset="smoke", method=method)
+    assert config["method"] == method and config["seeds"] == smoke.seeds
+    assert len(rows) == smoke.num_rows
+    assert [r["env_steps"] for r in rows] == [
+        (i + 1) * smoke.updates_per_row * smoke.env_steps_per_update for i in range(len(rows))
+    ]
+    for row in rows:
+        assert len(row["reward_per_step"]) == smoke.seeds
+        assert all(-1.0 <= r <= 1.0 for r in row["reward_per_step"])
+    final = np.array(rows[-1]["cumulative_reward"])
+    per_row = np.array([r["reward_per_step"] for r in rows]) * np.diff([0] + [
+        r["env_steps"] for r in rows])[:, None]
+    np.testing.assert_allclose(final, per_row.sum(axis=0), atol=1e-3)
+    eps = np.array([r["entropy_weight"] for r in rows])
+    if method == "a2c":
+        np.testing.assert_allclose(eps, smoke.entropy_weight, rtol=1e-6)
+    else:
+        assert np.all((eps > 0) & (eps < 1))
+        assert np.any(np.array([r["meta_loss"] for r in rows]) != 0)
+    assert "mean total return" in capsys.readouterr().out
+    # The same flags again: the run is complete, nothing changes.
+    with flagsaver.flagsaver(method=method, preset="smoke", run_dir=str(run_dir), quiet=True):
+        two_colors.main(["two_colors"])
+    assert _numbers(runs.read_metrics(run_dir)) == _numbers(rows)
+
+
+def test_resume_gives_exactly_the_numbers_of_an_uninterrupted_run(tmp_path):
+    config = make_config(preset="smoke", method="bmg", total_steps=1024)
+    full = two_colors_train.train(config, tmp_path / "full")
+    assert len(full) == 8
+    partial = two_colors_train.train(config, tmp_path / "cut", stop_after_rows=3)
+    assert len(partial) == 3
+    # Rows written after the last checkpoint of a crashed run are dropped on resume.
+    runs.append_metrics(tmp_path / "cut", [{"env_steps": -1, "junk": True}])
+    resumed = two_colors_train.train(config, tmp_path / "cut")
+    assert _numbers(resumed) == _numbers(full)
+    template = (jax.eval_shape(lambda: two_colors_train.init_population(
+        two_colors_train.build(config), config)), jax.ShapeDtypeStruct((config.seeds,),
+                                                                        np.float64))
+    a, _, _ = runs.load_checkpoint(tmp_path / "full", template)
+    b, _, _ = runs.load_checkpoint(tmp_path / "cut", template)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_run_dir_with_another_config_is_refused(tmp_path):
+    runs.prepare(tmp_path, make_config(preset="smoke", method="bmg"))
+    with pytest.raises(runs.RunDirError, match="another config"):
+        runs.prepare(tmp_path, make_config(preset="smoke", method="bmg", seed=3))
+
+
+def test_chunk_compiles_once_and_seeds_do_not_depend_on_population_size():
+    config = make_config(preset="smoke", method="bmg")
+    sharding = population.population_sharding(config.seeds)
+    program, chunk = two_colors_train.compiled(config, sharding)
+    states = jax.device_put(two_colors_train.init_population(program, config), sharding)
+    states, first = chunk(states)
+    states, second = chunk(states)
+    assert chunk._cache_size() == 1
+    assert not np.array_equal(first.reward, second.reward)
+    # Member 1 of a population of 2 is the seed-1 member of any population.
+    one = TwoColorsConfig(**{**config.__dict__, "seeds": 3})
+    program3, chunk3 = two_colors_train.compiled(one, population.population_sharding(3))
+    states3 = two_colors_train.init_population(program3, one)
+    _, first3 = chunk3(jax.device_put(states3, population.population_sharding(3)))
+    np.testing.assert_allclose(first3.reward[:, :2], first.reward, rtol=1e-6, atol=1e-6)
+
+
+def test_population_is_sharded_over_devices():
+    assert jax.device_count() == 2  # tests/conftest.py asks for two CPU devices
+    assert population.population_sharding(50).mesh.size == 2
+    assert population.population_sharding(7).mesh.size == 1  # 7 seeds do not split in two
+    assert population.population_sharding(50, max_devices=1).mesh.size == 1
+    with pytest.raises(ValueError, match="at least one member"):
+        population.population_sharding(0)
+
+
+def test_plot_from_run_dirs(tmp_path):
+    dirs = []
+    for method in ("a2c", "bmg"):
+        config = make_config(preset="smoke", method=method)
+        two_colors_train.train(config, tmp_path / method)
+        dirs.append(str(tmp_path / method))
+    out = tmp_path / "figs" / "two_colors"
+    with flagsaver.flagsaver(run_dirs=dirs, out=str(out)):
+        plot.main(["plot"])
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    assert out.with_suffix(".pdf").stat().st_size > 1_000
+    table = plot.summary([plot.Run(d) for d in dirs])
+    assert "| A2C | 2 |" in table and "| BMG | 2 |" in table
+    json.loads((tmp_path / "bmg" / "config.json").read_text())

@@ -134,16 +134,21 @@ def collect(nets: ActorCriticNets, state: AgentState, env_step: EnvStep, *, leng
     The rollout is data: it carries no gradient to ``state.params``.
     """
     params = jax.lax.stop_gradient(state.params)
+    # All the rollout's randomness is drawn at once, outside the time loop: Gumbel noise for
+    # the actions (argmax(logits + g) samples the policy) and one key per environment step.
+    key, noise_key, env_key = jax.random.split(state.key, 3)
+    env_keys = jax.random.split(env_key, length)
+    noise = jax.random.gumbel(noise_key, (length, nets.num_actions))
 
-    def one_step(carry, _):
-        env_state, obs, key = carry
-        key, action_key, env_key = jax.random.split(key, 3)
-        action = jax.random.categorical(action_key, nets.policy(params, obs))
-        next_obs, env_state, reward = env_step(env_key, env_state, action)
-        return (env_state, next_obs, key), (obs, action, reward)
+    def one_step(carry, inputs):
+        env_state, obs = carry
+        step_key, gumbel = inputs
+        action = jnp.argmax(nets.policy(params, obs) + gumbel).astype(jnp.int32)
+        next_obs, env_state, reward = env_step(step_key, env_state, action)
+        return (env_state, next_obs), (obs, action, reward)
 
-    (env_state, obs, key), (obs_t, a_t, r_t) = jax.lax.scan(
-        one_step, (state.env_state, state.obs, state.key), None, length=length
+    (env_state, obs), (obs_t, a_t, r_t) = jax.lax.scan(
+        one_step, (state.env_state, state.obs), (env_keys, noise)
     )
     rollout = Rollout(obs_t=jnp.concatenate([obs_t, obs[None]]), a_t=a_t, r_t=r_t)
     history = jnp.concatenate([state.reward_history[1:], jnp.mean(r_t)[None]])

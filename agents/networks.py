@@ -22,11 +22,13 @@ class ActorCriticNets(NamedTuple):
       init: ``init(key, obs) -> params`` with ``params = {"policy": ..., "value": ...}``.
       policy: ``policy(params, obs[..., O]) -> logits[..., A]``.
       value: ``value(params, obs[..., O]) -> v[...]``.
+      num_actions: A, the number of logits.
     """
 
     init: Callable[[jax.Array, jax.Array], Any]
     policy: Callable[[Any, jax.Array], jax.Array]
     value: Callable[[Any, jax.Array], jax.Array]
+    num_actions: int
 
 
 def actor_critic_mlp(*, num_actions: int, hidden_sizes: Sequence[int]) -> ActorCriticNets:
@@ -47,6 +49,7 @@ def actor_critic_mlp(*, num_actions: int, hidden_sizes: Sequence[int]) -> ActorC
         init=init,
         policy=lambda params, obs: policy_net.apply(params["policy"], obs),
         value=lambda params, obs: value_net.apply(params["value"], obs),
+        num_actions=num_actions,
     )
 
 

@@ -40,6 +40,11 @@ _DEVICES = flags.DEFINE_integer(
     "num_devices", None, "CPU devices to split the seeds over (default: one per core)."
 )
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress bar.")
+_LEGACY = flags.DEFINE_bool(
+    "xla_legacy_cpu_runtime", False,
+    "Use XLA's older CPU runtime: faster for these small-op programs (see "
+    "benchmarks/two_colors.py), deprecated by XLA, checked with jaxlib 0.10.",
+)
 
 _HELP = {
     "seeds": "Population size (seeds run as one program).",
@@ -81,6 +86,8 @@ def main(argv):
     except ValueError as e:
         raise app.UsageError(str(e)) from e
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    if _LEGACY.value:
+        population.use_legacy_cpu_runtime()
     population.request_cpu_devices(_DEVICES.value)
     bar = None if _QUIET.value else _progress_bar(config)
     try:

@@ -178,8 +178,11 @@ def step(
     occupied = (cells == agent[0] * size + agent[1]) | jnp.any(
         cells[:, None] == objects[:, 0] * size + objects[:, 1], axis=-1
     )
-    logits = jnp.where(occupied, -jnp.inf, 0.0)
-    new_cell = _cell_coords(jax.random.categorical(key, logits), size)
+    # One uniform draw: the index of the new cell among the free ones, found by a cumulative
+    # count (cheaper than a categorical over all cells, which draws a number per cell).
+    free = (~occupied).astype(jnp.int32)
+    rank = jax.random.randint(key, (), 0, jnp.sum(free))
+    new_cell = _cell_coords(jnp.argmax(jnp.cumsum(free) > rank), size)
     objects = jnp.where(hit[:, None], new_cell[None], objects)
 
     next_state = EnvState(agent=agent, objects=objects, time=time + 1)

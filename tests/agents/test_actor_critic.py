@@ -16,6 +16,7 @@ def _linear_nets():
         init=lambda key, obs: {"w": jnp.zeros((obs.shape[-1], 2)), "v": jnp.zeros(obs.shape[-1])},
         policy=lambda p, obs: obs @ p["w"],
         value=lambda p, obs: obs @ p["v"],
+        num_actions=2,
     )
 
 

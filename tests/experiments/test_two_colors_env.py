@@ -89,6 +89,18 @@ def test_collect_object_0_and_respawn():
     assert len(cells) > 10  # 23 free cells; 500 draws cover most of them
 
 
+def test_respawn_is_uniform_over_the_free_cells():
+    agent, obj0, obj1 = (2, 2), (2, 3), (0, 0)
+    draws = 23 * 400
+    keys = jax.random.split(jax.random.PRNGKey(7), draws)
+    _, new, _, _, _ = _keys_step(keys, make_state(agent, obj0, obj1), RIGHT, PARAMS)
+    cells, counts = np.unique(np.asarray(new.objects[:, 0]), axis=0, return_counts=True)
+    assert len(cells) == 23  # every free cell, and only free cells
+    assert {tuple(c) for c in cells.tolist()}.isdisjoint({obj0, obj1})
+    # Each count is Binomial(9200, 1/23): mean 400, std about 19.6; allow 5 std.
+    assert np.all(np.abs(counts - 400) < 5 * 19.6), counts
+
+
 def test_collect_object_1_gives_its_reward_and_respawns_it():
     _, new, reward, _, info = _collect((1, 1), (3, 3), (0, 1), UP, time=0)
     assert reward == np.float32(-1.0)

@@ -1,0 +1,79 @@
+"""Environment steps per second of the two-colors experiment: A2C, MG and BMG.
+
+For each method and population size the script builds the experiment's own jitted chunk
+(`experiments.two_colors_train.compiled`: a ``lax.scan`` over the updates of one metric row,
+every seed's update inside, the population sharded over the devices), calls it once to
+compile, then times ``--chunks`` further calls, each waited for with `jax.block_until_ready`.
+
+* env-steps/s: environment steps of all seeds per second (what a progress bar shows);
+* per seed: the same divided by the number of seeds;
+* cost/A2C: the time per environment step relative to A2C at the same population size.
+
+Settings are those of the ``paper`` preset (2x256 networks, 16-step rollouts, BMG K=7 L=9,
+MG K=15). Every CPU core is a JAX device (``--num_devices`` to change it).
+
+  python benchmarks/two_colors.py [--seeds 1 50] [--methods a2c mg bmg] [--chunks 2]
+  python benchmarks/two_colors.py --legacy_cpu_runtime   # XLA's older CPU runtime
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 50])
+    parser.add_argument("--methods", nargs="+", default=["a2c", "mg", "bmg"])
+    parser.add_argument("--chunks", type=int, default=2, help="timed calls per setting")
+    parser.add_argument("--num_devices", type=int, default=None)
+    parser.add_argument("--seed_group", type=int, default=None)
+    parser.add_argument("--legacy_cpu_runtime", action="store_true")
+    args = parser.parse_args()
+
+    from experiments import population
+
+    if args.legacy_cpu_runtime:
+        population.use_legacy_cpu_runtime()
+    population.request_cpu_devices(args.num_devices)
+
+    import jax
+
+    from experiments import two_colors_train
+    from experiments.two_colors_config import make_config
+
+    print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s)"
+          f"{', legacy CPU runtime' if args.legacy_cpu_runtime else ''}; "
+          f"median of {args.chunks} timed chunks after one compiling call")
+    print(f"{'method':6} {'seeds':>5} {'compile s':>9} {'env-steps/s':>12} {'per seed':>9} "
+          f"{'cost/A2C':>8}")
+    a2c_rate = {}
+    for seeds in args.seeds:
+        for method in args.methods:
+            overrides = {"seeds": seeds}
+            if args.seed_group:
+                overrides["seed_group"] = args.seed_group
+            config = make_config(preset="paper", method=method, **overrides)
+            sharding = population.population_sharding(seeds)
+            program, chunk = two_colors_train.compiled(config, sharding)
+            states = jax.device_put(two_colors_train.init_population(program, config), sharding)
+            start = time.perf_counter()
+            states, metrics = jax.block_until_ready(chunk(states))
+            compile_s = time.perf_counter() - start
+            times = []
+            for _ in range(args.chunks):
+                start = time.perf_counter()
+                states, metrics = jax.block_until_ready(chunk(states))
+                times.append(time.perf_counter() - start)
+            steps = seeds * config.updates_per_row * config.env_steps_per_update
+            rate = steps / sorted(times)[len(times) // 2]
+            if method == "a2c":
+                a2c_rate[seeds] = rate
+            ratio = f"{a2c_rate[seeds] / rate:8.2f}" if seeds in a2c_rate else f"{'n/a':>8}"
+            print(f"{method:6} {seeds:5d} {compile_s:9.1f} {rate:12,.0f} {rate / seeds:9,.0f} "
+                  f"{ratio}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

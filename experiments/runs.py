@@ -15,6 +15,7 @@ writes exactly the lines an uninterrupted one would.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -61,8 +62,9 @@ def prepare(run_dir: str | os.PathLike, config: Any) -> Path:
     if config_path.exists():
         existing = json.loads(config_path.read_text())
         if existing != resolved:
-            changed = sorted(k for k in set(existing) | set(resolved)
-                             if existing.get(k) != resolved.get(k))
+            changed = sorted(
+                k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)
+            )
             raise RunDirError(
                 f"{path} holds a run with another config (differs in {changed}); "
                 "pass a new --run_dir or the same flags to resume it"
@@ -70,6 +72,26 @@ def prepare(run_dir: str | os.PathLike, config: Any) -> Path:
     else:
         _atomic_write_bytes(config_path, (json.dumps(resolved, indent=2) + "\n").encode())
     return path
+
+
+def lock(run_dir: Path):
+    """Takes the run directory's lock for this process, or fails at once.
+
+    The lock is an ``fcntl`` lock on ``run_dir/.lock``: the operating system releases it when
+    the process ends, however it ends, so a crashed run never leaves a stale lock. Keep the
+    returned file open while writing to the run directory.
+
+    Raises:
+      RunDirError: if another process holds the lock (is writing to this run).
+    """
+    handle = open(run_dir / ".lock", "w")  # noqa: SIM115  (held open on purpose)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise RunDirError(f"another process is writing to {run_dir}; wait for it or stop it") \
+            from None
+    return handle
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:

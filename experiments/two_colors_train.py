@@ -234,6 +234,11 @@ def train(
       All metric rows of the run.
     """
     path = runs.prepare(run_dir, config)
+    with runs.lock(path):
+        return _train(config, path, progress, stop_after_rows)
+
+
+def _train(config, path, progress, stop_after_rows):
     sharding = population.population_sharding(config.seeds)
     program, chunk = compiled(config, sharding)
     # The checkpoint holds the states and the exact cumulative rewards (the metric rows
@@ -252,7 +257,6 @@ def train(
     states = jax.device_put(states, sharding)
     steps_per_row = config.updates_per_row * config.env_steps_per_update
     last = min(config.num_rows, stop_after_rows or config.num_rows)
-    pending = []
     for row in range(rows_done, last):
         start = time.perf_counter()
         states, metrics = chunk(states)
@@ -261,14 +265,13 @@ def train(
         cumulative = cumulative + np.asarray(metrics.reward).sum(axis=0)
         record = metric_row(metrics, env_steps=(row + 1) * steps_per_row, cumulative=cumulative)
         record["seconds"] = round(elapsed, 4)
-        pending.append(record)
+        # Rows are written at once (to watch a run); a resumed run drops the rows written
+        # after its checkpoint and computes them again.
+        runs.append_metrics(path, [record])
         done = row + 1
         if done % config.checkpoint_every == 0 or done == last:
-            runs.append_metrics(path, pending)
-            pending = []
             runs.save_checkpoint(path, (states, cumulative), progress=done, metric_rows=done)
         if progress is not None:
             rate = None if row == rows_done else config.seeds * steps_per_row / elapsed
             progress(done, config.num_rows, rate)
     return runs.read_metrics(path)
-

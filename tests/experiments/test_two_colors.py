@@ -170,3 +170,18 @@ def test_plot_from_run_dirs(tmp_path):
     table = plot.summary([plot.Run(d) for d in dirs])
     assert "| A2C | 2 |" in table and "| BMG | 2 |" in table
     json.loads((tmp_path / "bmg" / "config.json").read_text())
+
+
+def test_two_processes_cannot_write_one_run(tmp_path):
+    runs.prepare(tmp_path, make_config(preset="smoke", method="a2c"))
+    with runs.lock(tmp_path):
+        code = (
+            "import sys; from pathlib import Path; from experiments import runs\n"
+            "try:\n    runs.lock(Path(sys.argv[1]))\nexcept runs.RunDirError as e:\n"
+            "    print(e); sys.exit(3)\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code, str(tmp_path)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 3 and "another process is writing" in result.stdout
+    with runs.lock(tmp_path):  # released: it can be taken again
+        pass

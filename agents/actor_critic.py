@@ -249,11 +249,15 @@ def matching(name: str, *, value_weight: float = 1.0):
       ``(matching_fn, match_on)`` for `bmg.bootstrapped_meta_gradient`.
     """
     if name == "kl":
-        return (lambda target, prediction: bmg.matching.kl(target.logits, prediction.logits),
-                "predictions")
+        return (
+            lambda target, prediction: bmg.matching.kl(target.logits, prediction.logits),
+            "predictions",
+        )
     if name == "kl_v":
-        return (functools.partial(bmg.matching.kl_and_value, value_weight=value_weight),
-                "predictions")
+        return (
+            functools.partial(bmg.matching.kl_and_value, value_weight=value_weight),
+            "predictions",
+        )
     if name == "l2":
         return bmg.matching.l2, "parameters"
     raise ValueError(f"matching must be 'kl', 'kl_v' or 'l2', got {name!r}")

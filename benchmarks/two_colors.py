@@ -13,7 +13,6 @@ Settings are those of the ``paper`` preset (2x256 networks, 16-step rollouts, BM
 MG K=15). Every CPU core is a JAX device (``--num_devices`` to change it).
 
   python benchmarks/two_colors.py [--seeds 1 50] [--methods a2c mg bmg] [--chunks 2]
-  python benchmarks/two_colors.py --legacy_cpu_runtime   # XLA's older CPU runtime
 """
 
 from __future__ import annotations
@@ -29,13 +28,10 @@ def main():
     parser.add_argument("--chunks", type=int, default=2, help="timed calls per setting")
     parser.add_argument("--num_devices", type=int, default=None)
     parser.add_argument("--seed_group", type=int, default=None)
-    parser.add_argument("--legacy_cpu_runtime", action="store_true")
     args = parser.parse_args()
 
     from experiments import population
 
-    if args.legacy_cpu_runtime:
-        population.use_legacy_cpu_runtime()
     population.request_cpu_devices(args.num_devices)
 
     import jax
@@ -43,11 +39,15 @@ def main():
     from experiments import two_colors_train
     from experiments.two_colors_config import make_config
 
-    print(f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s)"
-          f"{', legacy CPU runtime' if args.legacy_cpu_runtime else ''}; "
-          f"median of {args.chunks} timed chunks after one compiling call")
-    print(f"{'method':6} {'seeds':>5} {'compile s':>9} {'env-steps/s':>12} {'per seed':>9} "
-          f"{'cost/A2C':>8}")
+    print(
+        f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s)"
+        "; "
+        f"median of {args.chunks} timed chunks after one compiling call"
+    )
+    print(
+        f"{'method':6} {'seeds':>5} {'compile s':>9} {'env-steps/s':>12} {'per seed':>9} "
+        f"{'cost/A2C':>8}"
+    )
     a2c_rate = {}
     for seeds in args.seeds:
         for method in args.methods:
@@ -71,8 +71,11 @@ def main():
             if method == "a2c":
                 a2c_rate[seeds] = rate
             ratio = f"{a2c_rate[seeds] / rate:8.2f}" if seeds in a2c_rate else f"{'n/a':>8}"
-            print(f"{method:6} {seeds:5d} {compile_s:9.1f} {rate:12,.0f} {rate / seeds:9,.0f} "
-                  f"{ratio}", flush=True)
+            print(
+                f"{method:6} {seeds:5d} {compile_s:9.1f} {rate:12,.0f} {rate / seeds:9,.0f} "
+                f"{ratio}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -101,11 +101,17 @@ def from_meta_loss(
             meta_opt_state=MetaOptState(meta_opt_state, aux.target_opt_state),
             learner_state=aux.learner_state,
             meta_loss=meta_loss,
-            meta_grad_norm=optax.global_norm(grads),
+            meta_grad_norm=_global_norm(grads),
             aux=aux,
         )
 
     return MetaOptimizer(init=init, update=update, loss=loss)
+
+
+def _global_norm(tree) -> jax.Array:
+    """The Euclidean norm of all the leaves of ``tree`` together."""
+    squares = [jax.numpy.sum(jax.numpy.square(leaf)) for leaf in jax.tree.leaves(tree)]
+    return jax.numpy.sqrt(sum(squares, jax.numpy.zeros(())))
 
 
 def _resolve_matching(matching):

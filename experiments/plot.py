@@ -53,7 +53,7 @@ def summary(runs_: list[Run]) -> str:
     ]
     for run in runs_:
         final = run.total_return[-1]
-        tail = run.reward_per_step[-max(1, len(run.steps) // 10):].mean(axis=0)
+        tail = run.reward_per_step[-max(1, len(run.steps) // 10) :].mean(axis=0)
         lines.append(
             f"| {run.label} | {final.size} | {run.steps[-1]:,} | "
             f"{final.mean():.0f} ± {final.std():.0f} | {tail.mean():.4f} ± {tail.std():.4f} |"
@@ -73,10 +73,13 @@ def figure(runs_: list[Run], *, window: tuple[int, int] | None = None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for run in runs_:
         _band(left, run.steps, run.total_return, COLORS.get(run.method), run.label)
+    millions = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
+    left.xaxis.set_major_formatter(millions)
     left.set_xlabel("environment steps")
     left.set_ylabel("total return")
     left.set_title(f"Two-colors: total return ({runs_[0].total_return.shape[1]} seeds)")
@@ -91,6 +94,7 @@ def figure(runs_: list[Run], *, window: tuple[int, int] | None = None):
         _band(right, run.steps[keep], run.entropy_weight[keep], COLORS.get(run.method), run.label)
     for t in range((start // swap + 1) * swap, stop + 1, swap):
         right.axvline(t, color="k", ls=":", lw=0.8)
+    right.xaxis.set_major_formatter(millions)
     right.set_xlabel("environment steps (dotted: reward swaps)")
     right.set_ylabel("entropy weight ε")
     right.set_title("Meta-learned entropy regularisation")

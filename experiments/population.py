@@ -37,27 +37,6 @@ def request_cpu_devices(count: int | None = None) -> bool:
     return True
 
 
-LEGACY_CPU_RUNTIME_FLAG = "--xla_cpu_use_thunk_runtime=false"
-
-
-def use_legacy_cpu_runtime() -> bool:
-    """Asks XLA for its older CPU runtime, which runs programs of many small operations
-    (like these agents' updates) faster; call it before JAX starts.
-
-    It sets ``XLA_FLAGS``, so it affects this process only. XLA has deprecated the flag: a
-    jaxlib that has removed it refuses to start, so this is an opt-in performance switch
-    (``--xla_legacy_cpu_runtime``), checked with jaxlib 0.10.
-
-    Returns:
-      Whether the flag was added (False when ``XLA_FLAGS`` already sets it).
-    """
-    flags_now = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_use_thunk_runtime" in flags_now:
-        return False
-    os.environ["XLA_FLAGS"] = f"{flags_now} {LEGACY_CPU_RUNTIME_FLAG}".strip()
-    return True
-
-
 def population_sharding(size: int, *, max_devices: int | None = None) -> NamedSharding:
     """A sharding that splits a leading population axis of ``size`` over the devices.
 

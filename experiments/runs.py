@@ -89,8 +89,9 @@ def lock(run_dir: Path):
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise RunDirError(f"another process is writing to {run_dir}; wait for it or stop it") \
-            from None
+        raise RunDirError(
+            f"another process is writing to {run_dir}; wait for it or stop it"
+        ) from None
     return handle
 
 

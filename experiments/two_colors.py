@@ -40,11 +40,6 @@ _DEVICES = flags.DEFINE_integer(
     "num_devices", None, "CPU devices to split the seeds over (default: one per core)."
 )
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress bar.")
-_LEGACY = flags.DEFINE_bool(
-    "xla_legacy_cpu_runtime", False,
-    "Use XLA's older CPU runtime: faster for these small-op programs (see "
-    "benchmarks/two_colors.py), deprecated by XLA, checked with jaxlib 0.10.",
-)
 
 _HELP = {
     "seeds": "Population size (seeds run as one program).",
@@ -79,15 +74,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if _RUN_DIR.value is None:
-        raise app.UsageError("--run_dir is required (where the config, metrics and "
-                             "checkpoints go)")
+        raise app.UsageError("--run_dir is required (where the config, metrics and checkpoints go)")
     try:
         config = config_from_flags()
     except ValueError as e:
         raise app.UsageError(str(e)) from e
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-    if _LEGACY.value:
-        population.use_legacy_cpu_runtime()
     population.request_cpu_devices(_DEVICES.value)
     bar = None if _QUIET.value else _progress_bar(config)
     try:
@@ -111,8 +103,13 @@ class _progress_bar:  # noqa: N801  (used like a function)
     def __init__(self, config: TwoColorsConfig):
         from tqdm import tqdm
 
-        self._bar = tqdm(total=config.num_rows, unit="row", file=sys.stderr, mininterval=1.0,
-                         desc=f"{config.method} x{config.seeds}")
+        self._bar = tqdm(
+            total=config.num_rows,
+            unit="row",
+            file=sys.stderr,
+            mininterval=1.0,
+            desc=f"{config.method} x{config.seeds}",
+        )
 
     def __call__(self, done: int, total: int, steps_per_second: float | None):
         self._bar.n = done

@@ -80,7 +80,7 @@ class TwoColorsConfig:
     swap_period: int = 100_000
     log_every: int = 12_800
     checkpoint_every: int = 25
-    seed_group: int = 5
+    seed_group: int = 2
 
     def __post_init__(self):
         def fail(message):
@@ -168,10 +168,19 @@ PRESET_VALUES = {
     # in 3,200 meta-steps (with 1e-4 it stays within 0.01 ± 0.0002; see the README).
     "quick": {
         "a2c": {"seeds": 10, "total_steps": 819_200},
-        "mg": {"seeds": 10, "total_steps": 819_200, "num_inner_steps": 15,
-               "meta_learning_rate": 1e-3},
-        "bmg": {"seeds": 10, "total_steps": 819_200, "num_inner_steps": 7, "bootstrap_steps": 9,
-                "meta_learning_rate": 1e-3},
+        "mg": {
+            "seeds": 10,
+            "total_steps": 819_200,
+            "num_inner_steps": 15,
+            "meta_learning_rate": 1e-3,
+        },
+        "bmg": {
+            "seeds": 10,
+            "total_steps": 819_200,
+            "num_inner_steps": 7,
+            "bootstrap_steps": 9,
+            "meta_learning_rate": 1e-3,
+        },
     },
     "smoke": {
         method: {

@@ -18,8 +18,9 @@ def _block_after(marker: str) -> str:
 def test_quickstart_runs_and_meta_learns(tmp_path):
     script = tmp_path / "quickstart.py"
     script.write_text(_block_after("quickstart"))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     lines = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
     assert set(lines) == {"BMG", "MG"}

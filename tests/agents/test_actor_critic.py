@@ -37,8 +37,9 @@ def test_losses_hand_values():
     adv = np.array([g0 - v[0], g1 - v[1]])
     logits = np.array([[0.5, -0.5], [0.0, 1.0]])
     log_pi = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    np.testing.assert_allclose(pg, -np.mean([log_pi[0, 0] * adv[0], log_pi[1, 1] * adv[1]]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        pg, -np.mean([log_pi[0, 0] * adv[0], log_pi[1, 1] * adv[1]]), rtol=1e-6
+    )
     np.testing.assert_allclose(value_loss, 0.5 * np.mean(adv**2), rtol=1e-6)
     np.testing.assert_allclose(entropy, np.mean(-(np.exp(log_pi) * log_pi).sum(-1)), rtol=1e-6)
 
@@ -51,9 +52,11 @@ def test_policy_gradient_does_not_reach_the_value_and_value_loss_not_the_policy(
     np.testing.assert_array_equal(v_grads["w"], 0.0)
     assert np.abs(pg_grads["w"]).max() > 0 and np.abs(v_grads["v"]).max() > 0
     # The bootstrap value v(s_T) is a target too: only v(s_0), v(s_1) receive gradient.
-    expected = np.array([[1.0, 0.0], [0.0, 1.0]]).T @ -(np.array([1.0 + 0.9 * (-0.5 + 0.9 * 0.6),
-                                                                   -0.5 + 0.9 * 0.6])
-                                                         - np.array([0.2, 0.4])) / 2
+    expected = (
+        np.array([[1.0, 0.0], [0.0, 1.0]]).T
+        @ -(np.array([1.0 + 0.9 * (-0.5 + 0.9 * 0.6), -0.5 + 0.9 * 0.6]) - np.array([0.2, 0.4]))
+        / 2
+    )
     np.testing.assert_allclose(v_grads["v"], expected, rtol=1e-5)
 
 
@@ -80,8 +83,9 @@ def test_collect_updates_history_counters_and_is_data():
     np.testing.assert_array_equal(rollout.obs_t[1:, 0], [0.0, 1.0, 0.0, 1.0])
     # Rollouts carry no gradient to the parameters they were collected with.
     grads = jax.grad(
-        lambda p: jnp.sum(actor_critic.collect(nets, state._replace(params=p), _env_step,
-                                               length=4)[1].obs_t)
+        lambda p: jnp.sum(
+            actor_critic.collect(nets, state._replace(params=p), _env_step, length=4)[1].obs_t
+        )
     )(PARAMS)
     assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(grads))
 
@@ -110,8 +114,9 @@ def test_inner_step_uses_the_meta_learned_entropy_weight():
     assert float(d_entropy) > 0
 
 
-@pytest.mark.parametrize(("name", "match_on"), [("kl", "predictions"), ("kl_v", "predictions"),
-                                                 ("l2", "parameters")])
+@pytest.mark.parametrize(
+    ("name", "match_on"), [("kl", "predictions"), ("kl_v", "predictions"), ("l2", "parameters")]
+)
 def test_matching_by_name(name, match_on):
     fn, space = actor_critic.matching(name, value_weight=2.0)
     assert space == match_on
@@ -119,8 +124,9 @@ def test_matching_by_name(name, match_on):
     b = bmg.matching.PolicyAndValue(jnp.array([[1.0, 0.0]]), jnp.array([0.0]))
     kl = bmg.matching.kl(a.logits, b.logits)
     expected = {"kl": kl, "kl_v": kl + 2.0 * 0.5, "l2": 0.5 * (2.0 + 1.0)}[name]
-    np.testing.assert_allclose(fn(a, b) if name != "l2" else fn(a._asdict(), b._asdict()),
-                               expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        fn(a, b) if name != "l2" else fn(a._asdict(), b._asdict()), expected, rtol=1e-6
+    )
 
 
 def test_unknown_matching_raises():

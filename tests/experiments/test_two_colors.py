@@ -53,9 +53,17 @@ def test_invalid_settings_are_clear_errors(method, overrides, message):
 
 def test_cli_rejects_a_bad_flag_combination_without_running(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "experiments.two_colors", "--method=mg", "--bootstrap_steps=4",
-         f"--run_dir={tmp_path / 'run'}"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "experiments.two_colors",
+            "--method=mg",
+            "--bootstrap_steps=4",
+            f"--run_dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "bootstrap_steps applies to --method=bmg only" in result.stderr
@@ -63,8 +71,12 @@ def test_cli_rejects_a_bad_flag_combination_without_running(tmp_path):
 
 
 def test_cli_requires_a_run_dir():
-    result = subprocess.run([sys.executable, "-m", "experiments.two_colors", "--preset=smoke"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.two_colors", "--preset=smoke"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "--run_dir is required" in result.stderr
 
 
@@ -89,8 +101,10 @@ def test_smoke_run_of_main(method, tmp_path, capsys):
         assert len(row["reward_per_step"]) == smoke.seeds
         assert all(-1.0 <= r <= 1.0 for r in row["reward_per_step"])
     final = np.array(rows[-1]["cumulative_reward"])
-    per_row = np.array([r["reward_per_step"] for r in rows]) * np.diff([0] + [
-        r["env_steps"] for r in rows])[:, None]
+    per_row = (
+        np.array([r["reward_per_step"] for r in rows])
+        * np.diff([0] + [r["env_steps"] for r in rows])[:, None]
+    )
     np.testing.assert_allclose(final, per_row.sum(axis=0), atol=1e-3)
     eps = np.array([r["entropy_weight"] for r in rows])
     if method == "a2c":
@@ -115,9 +129,12 @@ def test_resume_gives_exactly_the_numbers_of_an_uninterrupted_run(tmp_path):
     runs.append_metrics(tmp_path / "cut", [{"env_steps": -1, "junk": True}])
     resumed = two_colors_train.train(config, tmp_path / "cut")
     assert _numbers(resumed) == _numbers(full)
-    template = (jax.eval_shape(lambda: two_colors_train.init_population(
-        two_colors_train.build(config), config)), jax.ShapeDtypeStruct((config.seeds,),
-                                                                        np.float64))
+    template = (
+        jax.eval_shape(
+            lambda: two_colors_train.init_population(two_colors_train.build(config), config)
+        ),
+        jax.ShapeDtypeStruct((config.seeds,), np.float64),
+    )
     a, _, _ = runs.load_checkpoint(tmp_path / "full", template)
     b, _, _ = runs.load_checkpoint(tmp_path / "cut", template)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
@@ -180,8 +197,9 @@ def test_two_processes_cannot_write_one_run(tmp_path):
             "try:\n    runs.lock(Path(sys.argv[1]))\nexcept runs.RunDirError as e:\n"
             "    print(e); sys.exit(3)\n"
         )
-        result = subprocess.run([sys.executable, "-c", code, str(tmp_path)],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 3 and "another process is writing" in result.stdout
     with runs.lock(tmp_path):  # released: it can be taken again
         pass

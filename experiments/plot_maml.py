@@ -1,0 +1,147 @@
+"""Plots few-shot runs: meta-test accuracy (or MSE) against training time and meta-steps.
+
+Reads run directories written by ``python -m experiments.maml`` (``config.json`` and the
+``eval`` records of ``metrics.jsonl``) and nothing else. Runs are grouped by task, ways and
+shots (one row of two panels per group: against meta-training wall-clock seconds and against
+meta-steps); each run is one line with its 95% confidence band. Writes ``<out>.png`` and
+``<out>.pdf`` and prints, per group, each run's final value and the training time at which it
+first reaches the final value of the group's MAML run.
+
+Usage: ``python -m experiments.plot_maml --out runs/maml runs/sin_maml runs/sin_bmg ...``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+
+class Run(dict):
+    """A run directory's config (keys of `Config`) plus ``evals`` and ``path``."""
+
+
+def load_run(path: str) -> Run:
+    """Reads ``config.json`` and the evaluation records of ``metrics.jsonl``."""
+    try:
+        with open(os.path.join(path, "config.json")) as f:
+            run = Run(json.load(f))
+        with open(os.path.join(path, "metrics.jsonl")) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError as e:
+        raise SystemExit(f"{path} is not a run directory of experiments.maml: {e}") from e
+    run["evals"] = [r for r in records if r["kind"] == "eval"]
+    run["path"] = path
+    if not run["evals"]:
+        raise SystemExit(f"{path} holds no evaluation records yet")
+    return run
+
+
+def group_name(run: Run) -> str:
+    if run["task"] == "sinusoid":
+        return f"sinusoid {run['shots']}-shot"
+    return f"{run['task']} {run['ways']}-way {run['shots']}-shot"
+
+
+def label(run: Run) -> str:
+    text = f"{run['method'].upper()} K={run['num_inner_steps']}"
+    if run["method"] == "bmg":
+        text += f" L={run['bootstrap_steps']} {run['matching']}"
+    return text + f" (seed {run['seed']})"
+
+
+def time_to_reach(run: Run, target: float) -> float | None:
+    """The first ``train_time_s`` at which the run's mean is at least as good as ``target``."""
+    higher_is_better = run["evals"][0]["metric"] == "accuracy"
+    for r in run["evals"]:
+        if (r["mean"] >= target) if higher_is_better else (r["mean"] <= target):
+            return r["train_time_s"]
+    return None
+
+
+def summary(groups: dict[str, list[Run]]) -> list[str]:
+    """Lines comparing every run with the final value of its group's MAML run."""
+    lines = []
+    for name, runs in groups.items():
+        maml_runs = [r for r in runs if r["method"] == "maml"]
+        target = maml_runs[0]["evals"][-1]["mean"] if maml_runs else None
+        for run in runs:
+            final = run["evals"][-1]
+            line = (
+                f"{name} | {label(run)} | steps {final['step']}"
+                f" | train {final['train_time_s']:.1f}s"
+                f" | final {final['metric']} {final['mean']:.4f} ± {final['ci95']:.4f}"
+            )
+            if target is not None:
+                reach = time_to_reach(run, target)
+                line += " | reaches MAML final at " + (
+                    "never" if reach is None else f"{reach:.1f}s"
+                )
+            lines.append(line)
+    return lines
+
+
+def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
+    """Draws the figure; returns the written paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.4 * len(groups)), squeeze=False)
+    for row, (name, runs) in zip(axes, groups.items(), strict=True):
+        for run in runs:
+            evals = run["evals"]
+            mean = [r["mean"] for r in evals]
+            ci = [0.0 if math.isnan(r["ci95"]) else r["ci95"] for r in evals]
+            for ax, key in zip(row, ("train_time_s", "step"), strict=True):
+                x = [r[key] for r in evals]
+                (line,) = ax.plot(x, mean, label=label(run))
+                low = [m - c for m, c in zip(mean, ci, strict=True)]
+                high = [m + c for m, c in zip(mean, ci, strict=True)]
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+        metric = runs[0]["evals"][0]["metric"]
+        ylabel = "meta-test accuracy" if metric == "accuracy" else "meta-test MSE"
+        row[0].set_xlabel("meta-training wall-clock (s, excl. compile and eval)")
+        row[1].set_xlabel("meta-steps")
+        row[1].xaxis.set_major_locator(MaxNLocator(nbins=5))
+        for ax in row:
+            ax.set_ylabel(ylabel)
+            ax.set_title(name)
+            ax.grid(alpha=0.3)
+            if metric == "mse":
+                ax.set_yscale("log")
+        row[1].legend(fontsize=8)
+    fig.tight_layout()
+    directory = os.path.dirname(out)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    paths = [f"{out}.png", f"{out}.pdf"]
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run_dirs", nargs="+", help="run directories of experiments.maml")
+    parser.add_argument("--out", required=True, help="output path without extension")
+    args = parser.parse_args(argv)
+    groups: dict[str, list[Run]] = {}
+    for path in args.run_dirs:
+        run = load_run(path)
+        groups.setdefault(group_name(run), []).append(run)
+    lines = summary(groups)
+    print("\n".join(lines))
+    paths = plot(groups, args.out)
+    print("wrote", ", ".join(paths))
+    return {"paths": paths, "summary": lines}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Tests of the few-shot experiment entry point ``experiments.maml`` and its plot."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from absl import flags
+
+from experiments import maml, plot_maml
+from experiments.fewshot import config as config_lib
+from experiments.fewshot import train
+from experiments.fewshot.run_dir import read_metrics
+from tests.experiments.test_fewshot_readers import write_miniimagenet, write_omniglot
+
+_RUNS = {}
+
+
+@pytest.fixture(scope="module")
+def data_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fewshot_data")
+    return {
+        "omniglot": write_omniglot(root / "omniglot"),
+        "miniimagenet": write_miniimagenet(root / "miniimagenet", layout="csv"),
+    }
+
+
+def _smoke(task, method, base, data_dirs):
+    """Runs (once per module) the smoke preset of ``task`` and ``method``; returns its dir."""
+    if (task, method) not in _RUNS:
+        run_dir = str(base / f"{task}_{method}")
+        argv = ["maml", f"--task={task}", f"--method={method}", "--preset=smoke"]
+        argv.append(f"--run_dir={run_dir}")
+        if task in data_dirs:
+            argv.append(f"--data_dir={data_dirs[task]}")
+        maml.main(argv)
+        _RUNS[task, method] = run_dir
+    return _RUNS[task, method]
+
+
+@pytest.fixture(scope="module")
+def smoke_base(tmp_path_factory):
+    return tmp_path_factory.mktemp("smoke_runs")
+
+
+# Every task with both methods; two combinations whose code paths the others already cover
+# (image tasks differ in their readers, not in the learner) are left to the slow run.
+_SLOW = pytest.mark.slow
+_COMBINATIONS = [
+    ("sinusoid", "maml"),
+    ("sinusoid", "bmg"),
+    ("digits", "maml"),
+    ("digits", "bmg"),
+    ("omniglot", "maml"),
+    pytest.param("omniglot", "bmg", marks=_SLOW),
+    pytest.param("miniimagenet", "maml", marks=_SLOW),
+    ("miniimagenet", "bmg"),
+]
+
+
+@pytest.mark.parametrize(("task", "method"), _COMBINATIONS)
+def test_smoke(task, method, smoke_base, data_dirs):
+    run_dir = _smoke(task, method, smoke_base, data_dirs)
+    with open(os.path.join(run_dir, "config.json")) as f:
+        stored = json.load(f)
+    assert stored["task"] == task and stored["method"] == method
+    evals = read_metrics(run_dir, "eval")
+    assert [r["step"] for r in evals] == [0, 2, 4]
+    metric = "mse" if task == "sinusoid" else "accuracy"
+    for r in evals:
+        assert r["metric"] == metric and np.isfinite(r["mean"]) and r["num_tasks"] > 1
+        assert np.isfinite(r["ci95"]) and r["eval_time_s"] > 0
+        if metric == "accuracy":
+            assert 0.0 <= r["mean"] <= 1.0
+    trains = read_metrics(run_dir, "train")
+    assert [r["step"] for r in trains] == [2, 4]
+    assert all(np.isfinite(r["meta_loss"]) and r["train_time_s"] > 0 for r in trains)
+    assert os.path.exists(os.path.join(run_dir, "checkpoint.npz"))
+
+
+def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(smoke_base, data_dirs, tmp_path):
+    whole = _smoke("sinusoid", "maml", smoke_base, data_dirs)  # 4 meta-steps in one go
+    interrupted = str(tmp_path / "interrupted")
+    train.run(config_lib.preset("smoke", "sinusoid", meta_steps=2), interrupted)
+    # A crash after writing metrics but before the checkpoint leaves a stray record behind.
+    with open(os.path.join(interrupted, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps({"kind": "eval", "step": 4, "mean": -1.0}) + "\n")
+    train.run(config_lib.preset("smoke", "sinusoid"), interrupted)
+    for kind, keys in (("eval", ("step", "mean", "ci95", "query_loss")),
+                       ("train", ("step", "meta_loss", "meta_grad_norm"))):  # fmt: skip
+        got, expected = (
+            [[r[k] for k in keys] for r in read_metrics(d, kind)] for d in (interrupted, whole)
+        )
+        assert got == expected
+    with np.load(f"{whole}/checkpoint.npz") as a, np.load(f"{interrupted}/checkpoint.npz") as b:
+        assert int(b["step"]) == 4 and a.files == b.files
+        for name in a.files:
+            if name.startswith("leaf_"):
+                np.testing.assert_array_equal(a[name], b[name])
+    # Only meta_steps may change on resume.
+    with pytest.raises(config_lib.ConfigError, match="seed"):
+        train.run(config_lib.preset("smoke", "sinusoid", seed=3), interrupted)
+
+
+def _main(*args):
+    return maml.main(["maml", *args])
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        (["--task=omniglot", "--run_dir=x"], config_lib.ConfigError, "--data_dir"),
+        (["--task=sinusoid"], config_lib.ConfigError, "--run_dir is required"),
+        (["--run_dir=x"], config_lib.ConfigError, "--task is required"),
+        (["--task=mnist", "--run_dir=x"], flags.IllegalFlagValueError, "task"),
+        (["--task=sinusoid", "--run_dir=x", "--bootstrap_steps=3"], config_lib.ConfigError,
+         "only apply to --method=bmg"),
+        (["--task=sinusoid", "--method=bmg", "--matching=kl", "--run_dir=x"],
+         config_lib.ConfigError, "does not fit task"),
+        (["--task=digits", "--matching=mse", "--method=bmg", "--run_dir=x"],
+         config_lib.ConfigError, "does not fit task"),
+        (["--task=digits", "--data_dir=d", "--run_dir=x"], config_lib.ConfigError,
+         "reads no files"),
+        (["--task=digits", "--meta_steps=75", "--run_dir=x"], config_lib.ConfigError,
+         "multiple of chunk_size"),
+        (["--task=digits", "--shots=0", "--run_dir=x"], config_lib.ConfigError, "shots"),
+        (["--task=digits", "--ways=1", "--run_dir=x"], config_lib.ConfigError, "ways"),
+        (["--task=digits", "--run_dir=x", "stray"], flags.Error, "unexpected"),
+    ],
+)  # fmt: skip
+def test_bad_flags_give_clear_errors(args, error, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=match):
+        _main(*args)
+    assert not os.listdir(tmp_path)  # nothing was written
+
+
+def test_too_many_ways_for_the_data_is_a_clear_error(tmp_path, data_dirs):
+    with pytest.raises(train.episodes.DataError, match="need 20 classes"):
+        _main("--task=omniglot", "--preset=smoke", "--ways=20", f"--run_dir={tmp_path}/r",
+              f"--data_dir={data_dirs['omniglot']}")  # fmt: skip
+
+
+def test_command_line_reports_errors_without_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.maml", "--task=miniimagenet", f"--run_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
+    assert result.returncode != 0
+    assert "error:" in result.stderr and "--data_dir" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plot_reads_run_directories(smoke_base, data_dirs, tmp_path):
+    runs = [_smoke("sinusoid", m, smoke_base, data_dirs) for m in ("maml", "bmg")]
+    runs.append(_smoke("digits", "bmg", smoke_base, data_dirs))
+    out = plot_maml.main([*runs, "--out", str(tmp_path / "fig")])
+    for path in out["paths"]:
+        assert os.path.getsize(path) > 1000
+    assert len(out["summary"]) == 3
+    assert any(
+        "BMG K=1 L=2 mse" in line and "reaches MAML final" in line for line in out["summary"]
+    )

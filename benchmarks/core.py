@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from xla_memory import compiled_memory
 
 import bmg
 
@@ -123,21 +124,6 @@ def build(method: str, learner, *, k: int, bootstrap_steps: int, remat: bool) ->
     )
 
 
-def _memory(compiled) -> tuple[int | None, int | None]:
-    """(temp bytes, total bytes) from XLA's memory analysis, or Nones if unavailable."""
-    try:
-        stats = compiled.memory_analysis()
-    except Exception:  # some backends do not implement it
-        return None, None
-    if stats is None:
-        return None, None
-    temp = stats.temp_size_in_bytes
-    total = (
-        stats.argument_size_in_bytes + stats.output_size_in_bytes + temp - stats.alias_size_in_bytes
-    )
-    return temp, total
-
-
 def measure(meta_opt, state, meta_params, repeats: int) -> dict[str, Any]:
     meta_state = meta_opt.init(meta_params, state)
     args = (state, meta_state, meta_params)
@@ -150,7 +136,7 @@ def measure(meta_opt, state, meta_params, repeats: int) -> dict[str, Any]:
         start = time.perf_counter()
         jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - start)
-    temp, total = _memory(compiled)
+    temp, total = compiled_memory(compiled)
     return {
         "compile_s": compile_s,
         "step_s": statistics.median(times),

@@ -31,6 +31,7 @@ import statistics
 import time
 
 import jax
+from xla_memory import compiled_memory
 
 from agents import maml
 from experiments.fewshot import config as config_lib
@@ -38,20 +39,6 @@ from experiments.fewshot import train
 
 MIN_SECONDS = 1.0
 """Fast steps are repeated until they add up to at least this long (a steadier median)."""
-
-
-def _memory(compiled):
-    try:
-        stats = compiled.memory_analysis()
-    except Exception:  # some backends do not implement it
-        return None, None
-    if stats is None:
-        return None, None
-    temp = stats.temp_size_in_bytes
-    total = (
-        stats.argument_size_in_bytes + stats.output_size_in_bytes + temp - stats.alias_size_in_bytes
-    )
-    return temp, total
 
 
 def _mib(n):
@@ -81,7 +68,7 @@ def measure(config: config_lib.Config, task: train.Task, repeats: int) -> dict:
         start = time.perf_counter()
         jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - start)
-    temp, total = _memory(compiled)
+    temp, total = compiled_memory(compiled)
     return {"compile_s": compile_s, "step_s": statistics.median(times), "temp": temp,
             "total": total}  # fmt: skip
 

@@ -81,7 +81,7 @@ def main(argv):
         raise app.UsageError(str(e)) from e
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     population.request_cpu_devices(_DEVICES.value)
-    bar = None if _QUIET.value else _progress_bar(config)
+    bar = None if _QUIET.value else _ProgressBar(config)
     try:
         rows = two_colors_train.train(config, _RUN_DIR.value, progress=bar)
     except runs.RunDirError as e:
@@ -97,7 +97,7 @@ def main(argv):
     )
 
 
-class _progress_bar:  # noqa: N801  (used like a function)
+class _ProgressBar:
     """A tqdm bar over metric rows showing the aggregate environment steps per second."""
 
     def __init__(self, config: TwoColorsConfig):

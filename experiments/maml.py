@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
+from experiments import runs
 from experiments.fewshot import config as config_lib
 from experiments.fewshot.episodes import DataError
 
@@ -104,7 +105,7 @@ def _cli():
         return
     try:
         main(sys.argv)
-    except (flags.Error, config_lib.ConfigError, DataError) as e:
+    except (flags.Error, config_lib.ConfigError, DataError, runs.RunDirError) as e:
         sys.exit(f"error: {e}\n(see python -m experiments.maml --help)")
 
 

@@ -24,6 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -32,6 +33,7 @@ import numpy as np
 import optax
 
 from agents import maml, networks
+from experiments import runs
 from experiments.fewshot import digits, episodes, miniimagenet, omniglot, sinusoid
 from experiments.fewshot import run_dir as run_dir_lib
 from experiments.fewshot.config import Config
@@ -253,6 +255,11 @@ def run(config: Config, run_dir: str, *, log: Callable[[str], None] = print):
       The evaluation records of the run (``kind == "eval"``), oldest first.
     """
     os.makedirs(run_dir, exist_ok=True)
+    with runs.lock(Path(run_dir)):  # one writer per run directory
+        return _run(config, run_dir, log)
+
+
+def _run(config: Config, run_dir: str, log: Callable[[str], None]):
     resume = run_dir_lib.resume_or_start(config, run_dir)
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")

@@ -165,3 +165,14 @@ def test_plot_reads_run_directories(smoke_base, data_dirs, tmp_path):
     assert any(
         "BMG K=1 L=2 mse" in line and "reaches MAML final" in line for line in out["summary"]
     )
+
+
+def test_a_locked_run_dir_is_refused(tmp_path):
+    from experiments import runs
+    from experiments.fewshot import config as config_lib
+    from experiments.fewshot import train
+
+    config = config_lib.preset("smoke", "sinusoid")
+    with runs.lock(tmp_path):
+        with pytest.raises(runs.RunDirError, match="another process is writing"):
+            train.run(config, str(tmp_path))

@@ -118,11 +118,12 @@ def _transductive_norm(x: jax.Array, name: str) -> jax.Array:
     return (x - mean) * jax.lax.rsqrt(var + 1e-5) * scale + offset
 
 
-def _conv3x3(x: jax.Array, channels: int, name: str) -> jax.Array:
-    """A 3x3 ``SAME`` convolution ``[N, H, W, C] -> [N, H, W, channels]`` as one matmul.
+def _conv3x3(x: jax.Array, channels: int, name: str, *, padding: str = "SAME") -> jax.Array:
+    """A 3x3 convolution ``[N, H, W, C] -> [N, H', W', channels]`` as one matmul.
 
-    The nine shifted copies of the zero-padded input are concatenated into patches
-    ``[N, H, W, 9C]`` and multiplied by the kernel ``[3, 3, C, channels]`` reshaped to
+    With ``padding="SAME"`` (H' = H) the nine shifted copies of the zero-padded input, with
+    ``"VALID"`` (H' = H - 2) those of the input itself, are concatenated into patches
+    ``[N, H', W', 9C]`` and multiplied by the kernel ``[3, 3, C, channels]`` reshaped to
     ``[9C, channels]`` (the cross-correlation of ``hk.Conv2D``, same initialisation). Under
     ``vmap`` over per-task parameters this is a batched matmul; XLA's CPU backend runs the
     equivalent grouped convolution and its second derivatives more than ten times slower.
@@ -131,8 +132,13 @@ def _conv3x3(x: jax.Array, channels: int, name: str) -> jax.Array:
     w_init = hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal")
     kernel = hk.get_parameter(f"{name}_w", (3, 3, c, channels), init=w_init)
     bias = hk.get_parameter(f"{name}_b", (channels,), init=jnp.zeros)
-    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    patches = [padded[:, i : i + height, j : j + width] for i in range(3) for j in range(3)]
+    if padding == "SAME":
+        x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    elif padding == "VALID":
+        height, width = height - 2, width - 2
+    else:
+        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    patches = [x[:, i : i + height, j : j + width] for i in range(3) for j in range(3)]
     return jnp.concatenate(patches, axis=-1) @ kernel.reshape(9 * c, channels) + bias
 
 
@@ -173,3 +179,40 @@ def conv_classifier(*, num_classes: int, channels: Sequence[int], norm: str = "n
 
     net = hk.without_apply_rng(hk.transform(forward))
     return Network(init=net.init, apply=net.apply)
+
+
+class MultiHeadNets(NamedTuple):
+    """A shared torso with several policy-and-value heads (STACX, Zahavy et al. 2020).
+
+    Attributes:
+      init: ``init(key, obs[H, W, C]) -> params``.
+      apply: ``apply(params, obs[..., H, W, C]) -> (logits[..., heads, A], values[..., heads])``.
+      num_actions: A.
+      num_heads: the number of heads; head 0 is the main head (the one that acts).
+    """
+
+    init: Callable[[jax.Array, jax.Array], Any]
+    apply: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
+    num_actions: int
+    num_heads: int
+
+
+def minatar_multihead(
+    *, num_actions: int, num_heads: int = 3, channels: int = 16, hidden_size: int = 128
+) -> MultiHeadNets:
+    """The MinAtar torso (one 3x3 ``VALID`` convolution, ReLU, one ReLU layer; Young and Tian
+    2019) with ``num_heads`` linear heads, each giving A logits and one value."""
+
+    def forward(obs):
+        batch_shape = obs.shape[:-3]
+        x = obs.reshape(-1, *obs.shape[-3:])
+        x = jax.nn.relu(_conv3x3(x, channels, name="conv", padding="VALID"))
+        x = jax.nn.relu(hk.Linear(hidden_size, name="hidden")(x.reshape(x.shape[0], -1)))
+        out = hk.Linear(num_heads * (num_actions + 1), name="heads")(x)
+        out = out.reshape(*batch_shape, num_heads, num_actions + 1)
+        return out[..., :num_actions], out[..., num_actions]
+
+    net = hk.without_apply_rng(hk.transform(forward))
+    return MultiHeadNets(
+        init=net.init, apply=net.apply, num_actions=num_actions, num_heads=num_heads
+    )

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 
 from absl import app, flags
 
 from experiments import population, runs, two_colors_train
+from experiments.progress import ProgressBar
 from experiments.two_colors_config import (
     MATCHINGS,
     METHODS,
@@ -81,7 +81,9 @@ def main(argv):
         raise app.UsageError(str(e)) from e
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     population.request_cpu_devices(_DEVICES.value)
-    bar = None if _QUIET.value else _ProgressBar(config)
+    bar = None if _QUIET.value else ProgressBar(
+        total=config.num_rows, desc=f"{config.method} x{config.seeds}"
+    )
     try:
         rows = two_colors_train.train(config, _RUN_DIR.value, progress=bar)
     except runs.RunDirError as e:
@@ -95,29 +97,6 @@ def main(argv):
         f"{config.method}: {last['env_steps']:,} steps x {config.seeds} seeds; "
         f"mean total return {mean_return:.1f}; metrics in {_RUN_DIR.value}"
     )
-
-
-class _ProgressBar:
-    """A tqdm bar over metric rows showing the aggregate environment steps per second."""
-
-    def __init__(self, config: TwoColorsConfig):
-        from tqdm import tqdm
-
-        self._bar = tqdm(
-            total=config.num_rows,
-            unit="row",
-            file=sys.stderr,
-            mininterval=1.0,
-            desc=f"{config.method} x{config.seeds}",
-        )
-
-    def __call__(self, done: int, total: int, steps_per_second: float | None):
-        self._bar.n = done
-        rate = "compiled" if steps_per_second is None else f"{steps_per_second:,.0f} env-steps/s"
-        self._bar.set_postfix_str(rate, refresh=True)
-
-    def close(self):
-        self._bar.close()
 
 
 if __name__ == "__main__":

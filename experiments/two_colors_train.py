@@ -167,33 +167,11 @@ def build(config: TwoColorsConfig) -> Program:
 
     def chunk(states: TrainState):
         def body(carry, _):
-            return map_in_groups(update, carry, group=config.seed_group)
+            return population.map_in_groups(update, carry, group=config.seed_group)
 
         return jax.lax.scan(body, states, None, length=config.updates_per_row)
 
     return Program(init=init, update=update, chunk=chunk)
-
-
-def map_in_groups(f: Callable, xs: Any, *, group: int) -> Any:
-    """``f`` over the leading axis of ``xs``: ``group`` members at a time under ``vmap``, the
-    groups one after the other (``lax.map``), and the members left over one by one.
-
-    Unlike ``lax.map(f, xs, batch_size=group)`` the leftover members are not vmapped over a
-    batch of one: on CPU a vmapped matrix-vector product is several times slower than an
-    unbatched one, so a lone member (a one-seed run) runs the unbatched program.
-    """
-    size = jax.tree.leaves(xs)[0].shape[0]
-    full = (size // group) * group if group > 1 else 0
-    parts = []
-    if full:
-        head = jax.tree.map(lambda x: x[:full].reshape(size // group, group, *x.shape[1:]), xs)
-        out = jax.lax.map(jax.vmap(f), head)
-        parts.append(jax.tree.map(lambda x: x.reshape(full, *x.shape[2:]), out))
-    if full < size:
-        parts.append(jax.lax.map(f, jax.tree.map(lambda x: x[full:], xs)))
-    if len(parts) == 1:
-        return parts[0]
-    return jax.tree.map(lambda *x: jnp.concatenate(x), *parts)
 
 
 def init_population(program: Program, config: TwoColorsConfig) -> TrainState:
@@ -209,16 +187,7 @@ def compiled(config: TwoColorsConfig, sharding) -> tuple[Program, Callable[[Trai
     jitted function lets a process train, or resume, the same config without compiling again.
     """
     program = build(config)
-    if sharding.mesh.size == 1:
-        return program, jax.jit(program.chunk, donate_argnums=0)
-    spec = jax.sharding.PartitionSpec
-    sharded = jax.shard_map(
-        program.chunk,
-        mesh=sharding.mesh,
-        in_specs=spec(population.AXIS),
-        out_specs=(spec(population.AXIS), spec(None, population.AXIS)),
-    )
-    return program, jax.jit(sharded, donate_argnums=0)
+    return program, population.jit_chunk(program.chunk, sharding)
 
 
 def metric_row(metrics: UpdateMetrics, *, env_steps: int, cumulative: np.ndarray) -> dict:

@@ -1,0 +1,248 @@
+"""The MinAtar training program: STACX (MG) and BMG meta-learning the agent's hyperparameters.
+
+`build` wires a MinAtar game (`experiments.envs.minatar`), the STACX-style agent
+(`agents.stacx`) and a meta-optimizer (`bmg`) into pure functions:
+
+* ``init(key) -> TrainState`` for one seed;
+* ``update(TrainState) -> (TrainState, UpdateMetrics)``: one meta-step of one seed (K inner
+  steps, for BMG also the L-1 bootstrap steps and the target step, then the meta-update);
+* ``chunk(TrainState) -> (TrainState, UpdateMetrics[U, S])``: ``updates_per_row`` meta-steps
+  of the whole population inside one ``lax.scan``, the unit `train` jits once and calls
+  between metric rows and checkpoints.
+
+Environment steps, rollouts, inner updates and meta-updates all run inside that program:
+the B environments of a seed are vmapped, the seeds are vmapped (in groups), and the
+population is split over the devices.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import bmg
+from agents import stacx
+from agents.networks import minatar_multihead
+from experiments import population, runs
+from experiments.atari_config import AtariConfig
+from experiments.envs import minatar
+
+
+class TrainState(NamedTuple):
+    """One seed's state: the agent, its meta-parameters and the meta-optimizer state."""
+
+    learner: stacx.AgentState
+    meta_params: stacx.Hypers
+    meta_opt_state: Any
+
+
+class UpdateMetrics(NamedTuple):
+    """What one meta-step reports (per seed).
+
+    Attributes:
+      return_sum, episodes: returns and number of the episodes that ended in this meta-step.
+      env_steps: the meta-step's environment steps.
+      hypers: the hyperparameters (``[heads]`` each) averaged over its inner steps.
+      entropy: the main head's policy entropy, averaged over its inner steps.
+      meta_loss, meta_grad_norm: the meta-loss and the raw meta-gradient's norm.
+    """
+
+    return_sum: jax.Array
+    episodes: jax.Array
+    env_steps: jax.Array
+    hypers: stacx.Hypers
+    entropy: jax.Array
+    meta_loss: jax.Array
+    meta_grad_norm: jax.Array
+
+
+class Program(NamedTuple):
+    """The pure functions of a run (see the module docstring)."""
+
+    init: Callable[[jax.Array], TrainState]
+    update: Callable[[TrainState], tuple[TrainState, UpdateMetrics]]
+    chunk: Callable[[TrainState], tuple[TrainState, UpdateMetrics]]
+
+
+def meta_optimizer(config: AtariConfig, learner: bmg.Learner) -> bmg.MetaOptimizer:
+    """STACX's meta-gradient or BMG with the config's target optimizer and matching."""
+    mask = stacx.learned_mask(config.agent_config(), config.num_heads)
+    adam = optax.masked(optax.adam(config.meta_learning_rate, eps=config.meta_eps), mask)
+    if config.method == "stacx":
+        return bmg.meta_gradient(
+            learner, num_inner_steps=config.num_inner_steps, meta_optimizer=adam
+        )
+    if config.target_optimizer == "sgd":
+        target = optax.sgd(config.target_learning_rate)
+    else:
+        target = bmg.optimizers.rmsprop(
+            config.target_learning_rate, decay=config.rmsprop_decay, eps=config.rmsprop_eps
+        )
+    matching, match_on = stacx.matching(config.matching, value_weight=config.value_match_weight)
+    return bmg.bootstrapped_meta_gradient(
+        learner,
+        num_inner_steps=config.num_inner_steps,
+        bootstrap_steps=config.bootstrap_steps,
+        target_optimizer=target,
+        meta_optimizer=adam,
+        matching=matching,
+        match_on=match_on,
+    )
+
+
+def build(config: AtariConfig, env: stacx.Environment | None = None) -> Program:
+    """The pure functions of a run of ``config`` (nothing is jitted here).
+
+    Args:
+      config: the run's config.
+      env: the environment; by default the MinAtar game ``config.env``.
+    """
+    env = env or minatar.make(config.env)
+    agent_config = config.agent_config()
+    nets = minatar_multihead(
+        num_actions=env.num_actions,
+        num_heads=config.num_heads,
+        channels=config.channels,
+        hidden_size=config.hidden_size,
+    )
+    learner = stacx.make_learner(nets, env, agent_config)
+    meta_opt = meta_optimizer(config, learner)
+
+    def init(key):
+        agent = stacx.initial_state(nets, env, key, agent_config)
+        meta_params = stacx.initial_meta_params(agent_config, config.num_heads)
+        return TrainState(agent, meta_params, meta_opt.init(meta_params, agent))
+
+    def update(state: TrainState):
+        zero = jnp.zeros_like
+        agent = state.learner._replace(
+            return_sum=zero(state.learner.return_sum),
+            episodes=zero(state.learner.episodes),
+            env_steps=zero(state.learner.env_steps),
+        )
+        out = meta_opt.update(agent, state.meta_opt_state, state.meta_params)
+        meta_params = optax.apply_updates(state.meta_params, out.meta_updates)
+        step_aux = out.aux.inner_aux
+        if out.aux.bootstrap_aux is not None:
+            step_aux = jax.tree.map(
+                lambda a, b: jnp.concatenate([a, b]), step_aux, out.aux.bootstrap_aux
+            )
+        agent = out.learner_state
+        metrics = UpdateMetrics(
+            return_sum=agent.return_sum,
+            episodes=agent.episodes,
+            env_steps=agent.env_steps,
+            hypers=jax.tree.map(lambda x: jnp.mean(x, axis=0), step_aux.hypers),
+            entropy=jnp.mean(step_aux.entropy),
+            meta_loss=out.meta_loss,
+            meta_grad_norm=out.meta_grad_norm,
+        )
+        return TrainState(agent, meta_params, out.meta_opt_state), metrics
+
+    def chunk(states: TrainState):
+        def body(carry, _):
+            return population.map_in_groups(update, carry, group=config.seed_group)
+
+        return jax.lax.scan(body, states, None, length=config.updates_per_row)
+
+    return Program(init=init, update=update, chunk=chunk)
+
+
+def init_population(program: Program, config: AtariConfig) -> TrainState:
+    """The initial states of all seeds, stacked on a leading axis."""
+    return jax.vmap(program.init)(population.seed_keys(config.seed, config.seeds))
+
+
+@functools.lru_cache(maxsize=8)
+def compiled(config: AtariConfig, sharding) -> tuple[Program, Callable[[TrainState], Any]]:
+    """The program of ``config`` and its chunk, jitted once per config and sharding."""
+    program = build(config)
+    return program, population.jit_chunk(program.chunk, sharding)
+
+
+def metric_row(metrics: UpdateMetrics, *, frames: int) -> dict:
+    """One row of ``metrics.jsonl`` from a chunk's ``[U, S]`` metrics (lists are per seed).
+
+    ``episode_return`` is the mean return of the episodes that ended during the row (``None``
+    for a seed where none did); hyperparameters are ``[seed][head]`` means over the row.
+    """
+    m = jax.tree.map(lambda x: np.asarray(x, np.float64), metrics)
+    episodes = m.episodes.sum(axis=0)
+    returns = m.return_sum.sum(axis=0)
+    row = {
+        "frames": int(frames),
+        "episode_return": [
+            round(float(r / n), 4) if n > 0 else None
+            for r, n in zip(returns, episodes, strict=True)
+        ],
+        "episodes": episodes.astype(int).tolist(),
+        "entropy": m.entropy.mean(axis=0).round(5).tolist(),
+        "meta_loss": m.meta_loss.mean(axis=0).round(7).tolist(),
+        "meta_grad_norm": m.meta_grad_norm.mean(axis=0).round(7).tolist(),
+    }
+    for name, values in m.hypers._asdict().items():
+        row[name] = values.mean(axis=0).round(5).tolist()
+    return row
+
+
+def train(
+    config: AtariConfig,
+    run_dir: str | Path,
+    *,
+    progress: Callable[[int, int, float | None], None] | None = None,
+    stop_after_rows: int | None = None,
+) -> list[dict]:
+    """Trains (or resumes) a run of ``config`` in ``run_dir``.
+
+    Args:
+      config: the run's config.
+      run_dir: the run directory; a checkpoint there is resumed, and a run that is already
+        complete is left as it is.
+      progress: called after each metric row with ``(rows done, rows in all, aggregate
+        frames/s of that row)``; the rate is ``None`` for a call's first row (compilation).
+      stop_after_rows: stop (after a checkpoint) once this many rows exist.
+
+    Returns:
+      All metric rows of the run.
+    """
+    path = runs.prepare(run_dir, config)
+    with runs.lock(path):
+        return _train(config, path, progress, stop_after_rows)
+
+
+def _train(config, path, progress, stop_after_rows):
+    sharding = population.population_sharding(config.seeds)
+    program, chunk = compiled(config, sharding)
+    template = jax.eval_shape(lambda: init_population(program, config))
+    restored = runs.load_checkpoint(path, template)
+    if restored is None:
+        states, rows_done = init_population(program, config), 0
+    else:
+        states, _, rows_done = restored
+    runs.truncate_metrics(path, rows_done)
+    states = jax.device_put(states, sharding)
+    frames_per_row = config.updates_per_row * config.frames_per_update
+    last = min(config.num_rows, stop_after_rows or config.num_rows)
+    for row in range(rows_done, last):
+        start = time.perf_counter()
+        states, metrics = chunk(states)
+        metrics = jax.device_get(metrics)
+        elapsed = time.perf_counter() - start
+        record = metric_row(metrics, frames=(row + 1) * frames_per_row)
+        record["seconds"] = round(elapsed, 4)
+        runs.append_metrics(path, [record])
+        done = row + 1
+        if done % config.checkpoint_every == 0 or done == last:
+            runs.save_checkpoint(path, states, progress=done, metric_rows=done)
+        if progress is not None:
+            rate = None if row == rows_done else config.seeds * frames_per_row / elapsed
+            progress(done, config.num_rows, rate)
+    return runs.read_metrics(path)

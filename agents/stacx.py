@@ -224,7 +224,7 @@ def vtrace_losses(logits_t, v_t, rollout: Rollout, *, discount, lambda_):
     log_mu = jax.nn.log_softmax(rollout.logits_t)
     log_mu_a = jnp.take_along_axis(log_mu, rollout.a_t[..., None], axis=-1)[..., 0]
     rho_tm1 = jnp.exp(jax.lax.stop_gradient(log_pi_a) - log_mu_a)
-    discount_t = discount * (1.0 - rollout.done_t.astype(jnp.float32))
+    discount_t = discount * (1.0 - rollout.done_t.astype(v_t.dtype))
     values = jax.lax.stop_gradient(v_t)
     vtrace = functools.partial(
         rlax.vtrace_td_error_and_advantage, lambda_=lambda_, stop_target_gradients=False

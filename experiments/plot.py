@@ -8,6 +8,15 @@ reward swaps, which are marked by dotted lines.
   python -m experiments.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg --out=runs/tc/fig
 
 writes ``fig.png`` and ``fig.pdf`` and prints a table of the final total returns.
+
+The MinAtar STACX / BMG ablation (section 5.2; see `experiments.plot_atari` for the
+definitions) reads every run directory under a folder instead:
+
+  python -m experiments.plot --atari_root=runs/atari --out=docs/atari_quick --atari_game=breakout
+
+writes ``atari_quick.png``/``.pdf`` (the ablation figure; ``--atari_game`` is the game of its
+return-against-L panel) and ``atari_quick_improvement.png``/``.pdf``, and prints a Markdown
+table of the final scores. Give exactly one of ``--run_dirs`` and ``--atari_root``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,12 @@ from experiments import runs
 _RUN_DIRS = flags.DEFINE_list("run_dirs", None, "Run directories, one line each in the plot.")
 _LABELS = flags.DEFINE_list("labels", None, "Legend labels (default: each run's method).")
 _OUT = flags.DEFINE_string("out", None, "Output path without extension (.png and .pdf).")
+_ATARI_ROOT = flags.DEFINE_string(
+    "atari_root", None, "A folder searched recursively for MinAtar run directories."
+)
+_ATARI_GAME = flags.DEFINE_string(
+    "atari_game", "breakout", "The game of the MinAtar ablation's return-against-L panel."
+)
 _WINDOW = flags.DEFINE_list(
     "window", None, "start,end env steps of the ε panel (default: the last 5 swap periods)."
 )
@@ -106,8 +121,24 @@ def figure(runs_: list[Run], *, window: tuple[int, int] | None = None):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if not _RUN_DIRS.value or not _OUT.value:
-        raise app.UsageError("--run_dirs and --out are required")
+    if bool(_RUN_DIRS.value) == bool(_ATARI_ROOT.value):
+        raise app.UsageError(
+            "give exactly one of --run_dirs (two-colors) and --atari_root (MinAtar)"
+        )
+    if not _OUT.value:
+        raise app.UsageError("--out is required")
+    if _ATARI_ROOT.value:
+        from experiments import plot_atari
+
+        try:
+            print(
+                plot_atari.write_figures(
+                    _ATARI_ROOT.value, _OUT.value, game_for_L=_ATARI_GAME.value
+                )
+            )
+        except (runs.RunDirError, ValueError) as e:
+            raise app.UsageError(str(e)) from e
+        return
     labels = _LABELS.value or [None] * len(_RUN_DIRS.value)
     if len(labels) != len(_RUN_DIRS.value):
         raise app.UsageError("--labels needs one label per run directory")

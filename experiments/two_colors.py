@@ -81,8 +81,10 @@ def main(argv):
         raise app.UsageError(str(e)) from e
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     population.request_cpu_devices(_DEVICES.value)
-    bar = None if _QUIET.value else ProgressBar(
-        total=config.num_rows, desc=f"{config.method} x{config.seeds}"
+    bar = (
+        None
+        if _QUIET.value
+        else ProgressBar(total=config.num_rows, desc=f"{config.method} x{config.seeds}")
     )
     try:
         rows = two_colors_train.train(config, _RUN_DIR.value, progress=bar)

@@ -1,0 +1,469 @@
+r"""The paper's Atari ablation figure (section 5.2) for MinAtar, drawn from run directories only.
+
+A run directory is any folder (searched recursively) holding ``config.json`` and
+``metrics.jsonl``, as written by ``experiments.atari_train``. Definitions:
+
+* **Final score** of a run seed: the mean of its non-null ``episode_return`` values over the
+  rows in the last ``final_fraction`` (default 0.1) of the run's frames, i.e. the rows with
+  ``frames > (1 - final_fraction) * frames of the last row`` (at least the last row); each
+  row's value counts once; NaN if no episode ended there. The paper uses the episodes between
+  190M and 200M of 200M frames (the last 5%).
+* **Normalised score** of a seed on a game: ``(score - random[game]) / (stacx[game] -
+  random[game])``, ``random`` from `experiments.envs.minatar.RANDOM_SCORES` and ``stacx[game]``
+  the mean final score over the STACX seeds of that game: 0 = random policy, 1 = STACX; a
+  game without a STACX run is an error. (The paper normalises by human scores; MinAtar has
+  none, so STACX is the unit.)
+* A **configuration** of BMG: (target optimizer, matching, L). STACX corresponds to
+  (SGD, L2, L=1) up to the meta-learning rate (paper). The runs of one game and configuration
+  are pooled (their seeds together). A configuration's normalised score is the median, over
+  the games it was run on, of its seed-mean normalised score. Std: over seeds, ddof 0.
+* **Improvement** of BMG over STACX on a game: ``100 * (bmg - stacx) / (stacx - random)`` of
+  the seed-mean final scores, in percent of STACX's margin over the random policy.
+* **Training curves**: each seed's per-row returns, averaged over a trailing window of
+  ``smooth`` rows (rows without episodes left out), normalised and interpolated onto the row
+  frames of all runs up to the shortest run. Line: the median over games of the seed-mean
+  curve; band: min-max over seeds of the per-seed median-over-games curves (seeds paired by
+  index, up to the fewest seeds of a game).
+
+  python -m experiments.plot --atari_root=runs/atari --out=docs/atari_quick
+
+writes ``atari_quick.png``/``.pdf`` (`ablation_figure`), ``atari_quick_improvement.png``/
+``.pdf`` (`improvement_figure`) and prints `summary_table`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from experiments import runs
+from experiments.envs import minatar
+
+STACX = "stacx"
+OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSProp"}
+MATCHINGS = {"l2": "L2", "kl": "KL", "kl_v": "KL&V"}
+COLORS = {"sgd": "tab:blue", "rmsprop": "tab:red"}
+MARKERS = {"l2": ("o", "-"), "kl": ("s", ":"), "kl_v": ("^", "-.")}
+
+
+def label(key) -> str:
+    """``STACX`` or e.g. ``BMG RMSProp KL&V L=4`` for a configuration key."""
+    if key == STACX:
+        return "STACX"
+    opt, matching, steps = key
+    return f"BMG {OPTIMIZERS.get(opt, opt)} {MATCHINGS.get(matching, matching)} L={steps}"
+
+
+def _sort_key(key):
+    if key == STACX:
+        return (0,)
+    opt, matching, steps = key
+    order = lambda names, x: (list(names).index(x), "") if x in names else (len(names), x)
+    return (1, order(MATCHINGS, matching), steps, order(OPTIMIZERS, opt))
+
+
+def _mean_std(x) -> tuple[float, float]:
+    return _nan(np.nanmean, x), _nan(np.nanstd, x)
+
+
+def _nan(fn, *args, **kwargs):
+    with warnings.catch_warnings():  # all-NaN slices give NaN, as they should
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args, **kwargs)
+
+
+def final_scores(frames: np.ndarray, returns: np.ndarray, final_fraction: float = 0.1):
+    """Per seed, the mean non-null return of the rows in the last ``final_fraction`` of frames."""
+    if not 0 < final_fraction <= 1:
+        raise ValueError(f"final_fraction must be in (0, 1], got {final_fraction}")
+    keep = frames > (1 - final_fraction) * frames[-1]
+    keep[-1] = True
+    return _nan(np.nanmean, returns[keep], axis=0)
+
+
+@dataclasses.dataclass
+class AtariRun:
+    """One run directory: ``frames [rows]``, ``returns [rows, seeds]`` (NaN: no episode ended),
+    ``final [seeds]`` (final scores)."""
+
+    path: str
+    config: dict
+    frames: np.ndarray
+    returns: np.ndarray
+    final: np.ndarray
+
+    @property
+    def game(self) -> str:
+        return self.config["env"]
+
+    @property
+    def key(self):
+        """``STACX`` or the BMG configuration ``(target_optimizer, matching, L)``."""
+        c = self.config
+        bmg = (c["target_optimizer"], c["matching"], int(c["bootstrap_steps"]))
+        return STACX if c["method"] == STACX else bmg
+
+
+def load_run(run_dir: str | os.PathLike, *, final_fraction: float = 0.1) -> AtariRun:
+    """Reads one run directory; raises `runs.RunDirError` if it has no metric rows."""
+    config = runs.read_config(run_dir)
+    rows = runs.read_metrics(run_dir)
+    if not rows:
+        raise runs.RunDirError(f"{run_dir} has no metric rows yet")
+    frames = np.array([r["frames"] for r in rows], dtype=float)
+    returns = np.array([r["episode_return"] for r in rows], dtype=float)  # None -> NaN
+    return AtariRun(
+        str(run_dir), config, frames, returns, final_scores(frames, returns, final_fraction)
+    )
+
+
+def load_runs(root_or_dirs, *, final_fraction: float = 0.1) -> list[AtariRun]:
+    """All run directories under a folder (or a list of folders), found recursively.
+
+    Args:
+      root_or_dirs: a folder, or several; run directories are the folders below them (or they
+        themselves) holding ``config.json`` and ``metrics.jsonl``.
+      final_fraction: the final-score window, a fraction of the run's frames.
+
+    Returns:
+      The runs, sorted by path.
+
+    Raises:
+      runs.RunDirError: if there is no run directory, or one has no metric rows.
+    """
+    roots = [root_or_dirs] if isinstance(root_or_dirs, str | os.PathLike) else list(root_or_dirs)
+    found = {p.parent for r in roots for p in Path(r).rglob(runs.CONFIG)}
+    dirs = sorted(d for d in found if (d / runs.METRICS).exists())
+    if not dirs:
+        where = ", ".join(map(str, roots))
+        raise runs.RunDirError(f"no run directories (config.json + metrics.jsonl) under {where}")
+    return [load_run(d, final_fraction=final_fraction) for d in dirs]
+
+
+def pooled(runs_: Iterable[AtariRun]) -> dict[tuple, np.ndarray]:
+    """Final scores per ``(game, configuration)``, the seeds of all its runs together."""
+    out = {}
+    for run in runs_:
+        out[run.game, run.key] = np.concatenate([out.get((run.game, run.key), []), run.final])
+    return out
+
+
+def games(runs_: Iterable[AtariRun]) -> list[str]:
+    """The games of the runs, in the order of `minatar.GAMES`."""
+    names = {run.game for run in runs_}
+    return [g for g in minatar.GAMES if g in names] + sorted(names - set(minatar.GAMES))
+
+
+def _margin(game, scores, random_scores) -> tuple[float, float]:
+    """``(random[game], stacx[game] - random[game])``."""
+    random_scores = minatar.RANDOM_SCORES if random_scores is None else random_scores
+    if (game, STACX) not in scores:
+        raise ValueError(f"no STACX run of {game}: STACX is the unit of the normalised score")
+    if game not in random_scores:
+        raise ValueError(
+            f"no random-policy score of {game} in RANDOM_SCORES "
+            "(measure it with python -m experiments.envs.minatar)"
+        )
+    stacx, rand = _nan(np.nanmean, scores[game, STACX]), float(random_scores[game])
+    if np.isnan(stacx) or stacx == rand:
+        raise ValueError(f"STACX's final score on {game} is {stacx}: cannot normalise by it")
+    if stacx < rand:
+        warnings.warn(f"STACX scores below the random policy on {game}", stacklevel=3)
+    return rand, stacx - rand
+
+
+def normalised_scores(runs_, *, random_scores=None) -> dict:
+    """``{configuration: {game: seed-mean normalised score}}``."""
+    scores = pooled(runs_)
+    out = {}
+    for (game, key), final in sorted(scores.items(), key=lambda kv: _sort_key(kv[0][1])):
+        rand, margin = _margin(game, scores, random_scores)
+        out.setdefault(key, {})[game] = float(_nan(np.nanmean, (final - rand) / margin))
+    return out
+
+
+def median_normalised(runs_, *, random_scores=None) -> dict:
+    """``{configuration: median over its games of the seed-mean normalised score}``."""
+    norm = normalised_scores(runs_, random_scores=random_scores)
+    return {k: float(_nan(np.nanmedian, list(v.values()))) for k, v in norm.items()}
+
+
+def best_config(runs_, *, random_scores=None):
+    """The BMG configuration with the best median normalised score."""
+    medians = median_normalised(runs_, random_scores=random_scores)
+    bmg = {k: v for k, v in medians.items() if k != STACX and not np.isnan(v)}
+    if not bmg:
+        raise ValueError("no BMG run with a final score")
+    return max(bmg, key=bmg.get)
+
+
+def improvement(runs_, bmg_config, *, random_scores=None) -> dict[str, float]:
+    """``{game: 100 (bmg - stacx) / (stacx - random)}`` (seed means), sorted by value."""
+    norm = normalised_scores(runs_, random_scores=random_scores)
+    if tuple(bmg_config) not in norm:
+        raise ValueError(f"no runs of {label(tuple(bmg_config))}")
+    # (bmg - stacx) / (stacx - random) = normalised(bmg) - 1.
+    values = {g: 100 * (v - 1) for g, v in norm[tuple(bmg_config)].items()}
+    return dict(sorted(values.items(), key=lambda kv: kv[1]))
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def standardised_groups(runs_) -> list[tuple[str, str, np.ndarray]]:
+    """``[(family, group, values)]`` for the right panel of `ablation_figure`.
+
+    The final scores of all BMG seeds, each standardised by the mean and standard deviation of
+    all final scores of its game (all runs and seeds, STACX included), grouped by target
+    optimizer, by matching and by L; empty groups are left out.
+    """
+    scores = pooled(runs_)
+    stats = {}
+    for (game, _), final in scores.items():
+        stats.setdefault(game, []).extend(final[~np.isnan(final)])
+    stats = {g: (np.mean(v), np.std(v) or 1.0) for g, v in stats.items() if v}
+    bmg = sorted({k for _, k in scores if k != STACX}, key=_sort_key)
+    opts = sorted({k[0] for k in bmg}, key=lambda o: _sort_key((o, "", 0)))
+    families = [
+        ("optimizer", 0, {o: OPTIMIZERS.get(o, o) for o in opts}),
+        ("matching", 1, {k[1]: MATCHINGS.get(k[1], k[1]) for k in bmg}),  # bmg: by matching
+        ("L", 2, {s: f"L={s}" for s in sorted({k[2] for k in bmg})}),
+    ]
+    out = []
+    for family, index, names in families:
+        for value, name in names.items():
+            z = [
+                (f - stats[g][0]) / stats[g][1]
+                for (g, k), finals in scores.items()
+                if k != STACX and k[index] == value
+                for f in finals
+                if not np.isnan(f)
+            ]
+            if z:
+                out.append((family, name, np.array(z)))
+    return out
+
+
+def _bars(ax, norm):
+    bmg = [k for k in norm if k != STACX]
+    groups = sorted({k[1:] for k in bmg}, key=lambda g: _sort_key(("", *g)))
+    opts = sorted({k[0] for k in bmg}, key=lambda o: _sort_key((o, "", 0)))
+    width, labelled = 0.8 / max(1, len(opts)), set()
+    for i, (matching, steps) in enumerate(groups):
+        for j, opt in enumerate(opts):
+            if (opt, matching, steps) not in norm:
+                continue
+            x = i + (j - (len(opts) - 1) / 2) * width
+            values = np.array(list(norm[opt, matching, steps].values()))
+            name = None if opt in labelled else OPTIMIZERS.get(opt, opt)
+            labelled.add(opt)
+            ax.bar(x, _nan(np.nanmedian, values), 0.9 * width, color=COLORS.get(opt), label=name)
+            ax.scatter(np.full(values.size, x), values, s=12, color="k", zorder=3)
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="STACX")
+    ax.set_xticks(range(len(groups)), [f"{MATCHINGS.get(m, m)}\nL={s}" for m, s in groups])
+    ax.set_ylabel("normalised score (0 random, 1 STACX)")
+    ax.set_title("Median over games (dots: games)")
+    ax.legend(fontsize=8)
+
+
+def _against_L(ax, scores, game):
+    mine = {k: v for (g, k), v in scores.items() if g == game}
+    bmg = sorted((k for k in mine if k != STACX), key=_sort_key)
+    for opt, matching in dict.fromkeys(k[:2] for k in bmg):
+        finals = {k[2]: mine[k] for k in bmg if k[:2] == (opt, matching)}
+        marker, ls = MARKERS.get(matching, ("o", "-"))
+        name = f"{OPTIMIZERS.get(opt, opt)} {MATCHINGS.get(matching, matching)}"
+        mean, std = np.transpose([_mean_std(f) for f in finals.values()])
+        style = dict(color=COLORS.get(opt), marker=marker, ls=ls, capsize=3, label=name)
+        ax.errorbar(list(finals), mean, yerr=std, **style)
+    if STACX in mine:
+        mean, std = _mean_std(mine[STACX])
+        ax.axhline(mean, color="k", ls="--", lw=1, label="STACX")
+        ax.axhspan(mean - std, mean + std, color="k", alpha=0.08, lw=0)
+    ax.set_xticks(sorted({k[2] for k in bmg}))
+    if mine:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, f"no runs of {game}", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("bootstrap steps L")
+    ax.set_ylabel("final episode return (mean ± std over seeds)")
+    ax.set_title(f"{game}: return against L")
+
+
+def _boxes(ax, groups):
+    import matplotlib.transforms
+
+    blend = matplotlib.transforms.blended_transform_factory(ax.transData, ax.transAxes)
+    families = list(dict.fromkeys(family for family, _, _ in groups))
+    positions = []
+    for family in families:  # one gap of 0.7 between families
+        first = len(positions) + 0.7 * families.index(family)
+        positions += [first + i for i, g in enumerate(g for g in groups if g[0] == family)]
+        ax.text(
+            first + (positions[-1] - first) / 2, 1.01, f"by {family}", ha="center", transform=blend
+        )
+    if groups:
+        boxes = ax.boxplot(
+            [g[2] for g in groups], positions=positions, widths=0.6, patch_artist=True
+        )
+        for box, (family, _, _) in zip(boxes["boxes"], groups, strict=True):
+            box.set(facecolor=f"C{families.index(family)}", alpha=0.5)
+        ax.set_xticks(positions, [g[1] for g in groups])
+    ax.axhline(0.0, color="k", lw=0.5)
+    ax.set_ylabel("final return, standardised per game")
+    ax.set_title("BMG seeds of all games", pad=16)
+
+
+def ablation_figure(runs_, *, game_for_L: str, random_scores=None):
+    """The three-panel ablation figure (paper, section 5.2).
+
+    Left: median normalised score per BMG configuration (bars, colour: target optimizer; dots:
+    games; dashed: STACX). Centre: final return against L on ``game_for_L``, mean ± std over
+    seeds, one line per (optimizer, matching); dashed: STACX, shaded ± std. Right: boxes of
+    `standardised_groups`. Configurations that were not run are left out.
+
+    Args:
+      runs_: the runs (`AtariRun`, e.g. from `load_runs`).
+      game_for_L: the game of the centre panel.
+      random_scores: ``{game: random-policy score}`` (default `minatar.RANDOM_SCORES`).
+
+    Returns:
+      The matplotlib ``Figure``.
+
+    Raises:
+      ValueError: if a game has no STACX run or no random score.
+    """
+    fig, axes = _pyplot().subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
+    _bars(axes[0], normalised_scores(runs_, random_scores=random_scores))
+    _against_L(axes[1], pooled(runs_), game_for_L)
+    _boxes(axes[2], standardised_groups(runs_))
+    return fig
+
+
+def _smooth(returns: np.ndarray, window: int) -> np.ndarray:
+    return np.stack(
+        [
+            _nan(np.nanmean, returns[max(0, i - window + 1) : i + 1], axis=0)
+            for i in range(len(returns))
+        ]
+    )
+
+
+def training_curves(runs_, key, *, smooth: int = 5, random_scores=None):
+    """The median normalised score of configuration ``key`` over training (module docstring).
+
+    Returns:
+      ``(frames, line, low, high)``, arrays over the frames of the rows of all runs up to the
+      shortest run: the median over games of the seed-mean curve and the min / max over seeds
+      of the per-seed median-over-games curves.
+    """
+    runs_ = list(runs_)
+    scores = pooled(runs_)
+    grid = np.unique(np.concatenate([r.frames for r in runs_]))
+    grid = grid[grid <= min(r.frames[-1] for r in runs_)]
+    per_game = {}
+    for run in (r for r in runs_ if r.key == key):
+        rand, margin = _margin(run.game, scores, random_scores)
+        curves = (_smooth(run.returns, smooth) - rand) / margin
+        curves = np.stack([np.interp(grid, run.frames, c) for c in curves.T], axis=1)
+        per_game.setdefault(run.game, []).append(curves)
+    if not per_game:
+        raise ValueError(f"no runs of {label(key)}")
+    per_game = [np.concatenate(c, axis=1) for c in per_game.values()]  # [points, seeds] each
+    line = _nan(np.nanmedian, [_nan(np.nanmean, c, axis=1) for c in per_game], axis=0)
+    n = min(c.shape[1] for c in per_game)
+    seeds = _nan(np.nanmedian, [c[:, :n] for c in per_game], axis=0)  # [points, n]
+    return grid, line, _nan(np.nanmin, seeds, axis=1), _nan(np.nanmax, seeds, axis=1)
+
+
+def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5, random_scores=None):
+    """Per-game improvement of a BMG configuration over STACX, and the training curves.
+
+    Args:
+      runs_: the runs (`AtariRun`).
+      bmg_config: ``(target_optimizer, matching, L)``, e.g. ``("rmsprop", "kl_v", 4)``;
+        default: `best_config`.
+      smooth: rows of the moving average of the training curves (`training_curves`).
+      random_scores: as in `ablation_figure`.
+
+    Returns:
+      The matplotlib ``Figure``: improvement per game (left), curves (right).
+    """
+    import matplotlib.ticker
+
+    plt = _pyplot()
+    bmg_config = tuple(bmg_config or best_config(runs_, random_scores=random_scores))
+    gains = improvement(runs_, bmg_config, random_scores=random_scores)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    values = list(gains.values())
+    left.bar(
+        range(len(gains)), values, color=["tab:green" if v >= 0 else "tab:red" for v in values]
+    )
+    left.set_xticks(range(len(gains)), list(gains), rotation=30)
+    left.axhline(0.0, color="k", lw=0.5)
+    left.set_ylabel("improvement over STACX (% of STACX − random)")
+    left.set_title(f"{label(bmg_config)} vs STACX")
+    for key, color in ((STACX, "k"), (bmg_config, "tab:red")):
+        frames, line, low, high = training_curves(
+            runs_, key, smooth=smooth, random_scores=random_scores
+        )
+        right.plot(frames, line, color=color, label=label(key))
+        right.fill_between(frames, low, high, color=color, alpha=0.2, lw=0)
+    right.axhline(1.0, color="k", ls=":", lw=0.8)
+    right.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
+    right.set_xlabel("frames per seed")
+    right.set_ylabel("normalised score, median over games")
+    right.set_title(f"Training (band: min–max over seeds, {smooth}-row average)")
+    right.legend(fontsize=8)
+    return fig
+
+
+def summary_table(runs_, *, random_scores=None) -> str:
+    """Markdown: per configuration, final score mean ± std per game and median normalised score."""
+    scores, names = pooled(runs_), games(runs_)
+    medians = median_normalised(runs_, random_scores=random_scores)
+    lines = [
+        "| configuration | " + " | ".join(names) + " | median normalised |",
+        "|---" * (len(names) + 2) + "|",
+    ]
+    for key in sorted(medians, key=_sort_key):
+        cells = [
+            "{:.2f} ± {:.2f}".format(*_mean_std(scores[g, key])) if (g, key) in scores else "–"
+            for g in names
+        ]
+        lines.append(f"| {label(key)} | " + " | ".join(cells) + f" | {medians[key]:.2f} |")
+    return "\n".join(lines)
+
+
+def write_figures(root_or_dirs, out: str | os.PathLike, *, game_for_L: str) -> str:
+    """Writes ``out.png/.pdf`` (ablation) and ``out_improvement.png/.pdf``; returns the table."""
+    loaded = load_runs(root_or_dirs)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figures = {out: ablation_figure(loaded, game_for_L=game_for_L)}
+    try:
+        bmg_config = best_config(loaded)
+    except ValueError:  # no BMG run with a final score yet: no improvement figure
+        bmg_config = None
+    if bmg_config:
+        figures[out.with_name(out.name + "_improvement")] = improvement_figure(
+            loaded, bmg_config=bmg_config
+        )
+    written = []
+    for path, fig in figures.items():
+        for suffix in (".png", ".pdf"):
+            fig.savefig(path.with_name(path.name + suffix), dpi=150)
+            written.append(str(path.with_name(path.name + suffix)))
+        _pyplot().close(fig)
+    return summary_table(loaded) + "\nwrote " + ", ".join(written)

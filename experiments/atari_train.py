@@ -18,7 +18,6 @@ population is split over the devices.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -221,28 +220,21 @@ def train(
 def _train(config, path, progress, stop_after_rows):
     sharding = population.population_sharding(config.seeds)
     program, chunk = compiled(config, sharding)
-    template = jax.eval_shape(lambda: init_population(program, config))
-    restored = runs.load_checkpoint(path, template)
-    if restored is None:
-        states, rows_done = init_population(program, config), 0
-    else:
-        states, _, rows_done = restored
-    runs.truncate_metrics(path, rows_done)
-    states = jax.device_put(states, sharding)
     frames_per_row = config.updates_per_row * config.frames_per_update
-    last = min(config.num_rows, stop_after_rows or config.num_rows)
-    for row in range(rows_done, last):
-        start = time.perf_counter()
+
+    def step(states, row):
         states, metrics = chunk(states)
-        metrics = jax.device_get(metrics)
-        elapsed = time.perf_counter() - start
-        record = metric_row(metrics, frames=(row + 1) * frames_per_row)
-        record["seconds"] = round(elapsed, 4)
-        runs.append_metrics(path, [record])
-        done = row + 1
-        if done % config.checkpoint_every == 0 or done == last:
-            runs.save_checkpoint(path, states, progress=done, metric_rows=done)
-        if progress is not None:
-            rate = None if row == rows_done else config.seeds * frames_per_row / elapsed
-            progress(done, config.num_rows, rate)
-    return runs.read_metrics(path)
+        return states, metric_row(jax.device_get(metrics), frames=(row + 1) * frames_per_row)
+
+    return runs.train_rows(
+        path,
+        fresh=lambda: init_population(program, config),
+        template=jax.eval_shape(lambda: init_population(program, config)),
+        step=step,
+        num_rows=config.num_rows,
+        checkpoint_every=config.checkpoint_every,
+        steps_per_row=config.seeds * frames_per_row,
+        place=lambda states: jax.device_put(states, sharding),
+        progress=progress,
+        stop_after_rows=stop_after_rows,
+    )

@@ -18,6 +18,8 @@ import dataclasses
 import fcntl
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,63 @@ def load_checkpoint(run_dir: Path, template: Any) -> tuple[Any, int, int] | None
                 f"{path}: leaf {i} is {s.dtype}{list(s.shape)}, expected {t.dtype}{list(t.shape)}"
             )
     return jax.tree.unflatten(treedef, saved), progress, rows
+
+
+def train_rows(
+    run_dir: Path,
+    *,
+    fresh: Callable[[], Any],
+    template: Any,
+    step: Callable[[Any, int], tuple[Any, dict]],
+    num_rows: int,
+    checkpoint_every: int,
+    steps_per_row: int,
+    place: Callable[[Any], Any] = lambda carry: carry,
+    progress: Callable[[int, int, float | None], None] | None = None,
+    stop_after_rows: int | None = None,
+) -> list[dict]:
+    """The chunked training loop of a run directory: resume, one metric row per chunk,
+    checkpoints.
+
+    Loads the checkpoint (or starts from ``fresh()``), drops the metric rows written after
+    it, then calls ``step(carry, row) -> (carry, record)`` for each remaining row, appends
+    each record at once (with its ``seconds``) and saves ``carry`` every
+    ``checkpoint_every`` rows and after the last one, so a resumed run writes exactly the
+    rows of an uninterrupted one.
+
+    Args:
+      run_dir: a prepared (and locked) run directory.
+      fresh: the initial carry of a new run.
+      template: the carry's structure (``jax.eval_shape`` of ``fresh``) for the checkpoint.
+      step: one chunk of training and its metric row.
+      num_rows: rows of the whole run; a finished run is left as it is.
+      checkpoint_every: rows between two checkpoints.
+      steps_per_row: environment steps of a row, over all seeds (for the rate).
+      place: puts a (restored or fresh) carry on its devices.
+      progress: called after each row with ``(rows done, num_rows, steps/s or None)``; the
+        rate is ``None`` for a call's first row, whose time may include compilation.
+      stop_after_rows: stop (after a checkpoint) once this many rows exist.
+
+    Returns:
+      All metric rows of the run.
+    """
+    restored = load_checkpoint(run_dir, template)
+    if restored is None:
+        carry, rows_done = fresh(), 0
+    else:
+        carry, _, rows_done = restored
+    truncate_metrics(run_dir, rows_done)
+    carry = place(carry)
+    last = min(num_rows, stop_after_rows or num_rows)
+    for row in range(rows_done, last):
+        start = time.perf_counter()
+        carry, record = step(carry, row)
+        elapsed = time.perf_counter() - start
+        record["seconds"] = round(elapsed, 4)
+        append_metrics(run_dir, [record])
+        done = row + 1
+        if done % checkpoint_every == 0 or done == last:
+            save_checkpoint(run_dir, carry, progress=done, metric_rows=done)
+        if progress is not None:
+            progress(done, num_rows, None if row == rows_done else steps_per_row / elapsed)
+    return read_metrics(run_dir)

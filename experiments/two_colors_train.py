@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -234,37 +233,30 @@ def train(
 def _train(config, path, progress, stop_after_rows):
     sharding = population.population_sharding(config.seeds)
     program, chunk = compiled(config, sharding)
-    # The checkpoint holds the states and the exact cumulative rewards (the metric rows
-    # hold rounded ones).
-    template = (
-        jax.eval_shape(lambda: init_population(program, config)),
-        jax.ShapeDtypeStruct((config.seeds,), np.float64),
-    )
-    restored = runs.load_checkpoint(path, template)
-    if restored is None:
-        states, cumulative = init_population(program, config), np.zeros(config.seeds)
-        rows_done = 0
-    else:
-        (states, cumulative), _, rows_done = restored
-    runs.truncate_metrics(path, rows_done)
-    states = jax.device_put(states, sharding)
     steps_per_row = config.updates_per_row * config.env_steps_per_update
-    last = min(config.num_rows, stop_after_rows or config.num_rows)
-    for row in range(rows_done, last):
-        start = time.perf_counter()
+
+    # The carry (and checkpoint) holds the states and the exact cumulative rewards (the
+    # metric rows hold rounded ones).
+    def step(carry, row):
+        states, cumulative = carry
         states, metrics = chunk(states)
         metrics = jax.device_get(metrics)
-        elapsed = time.perf_counter() - start
         cumulative = cumulative + np.asarray(metrics.reward).sum(axis=0)
         record = metric_row(metrics, env_steps=(row + 1) * steps_per_row, cumulative=cumulative)
-        record["seconds"] = round(elapsed, 4)
-        # Rows are written at once (to watch a run); a resumed run drops the rows written
-        # after its checkpoint and computes them again.
-        runs.append_metrics(path, [record])
-        done = row + 1
-        if done % config.checkpoint_every == 0 or done == last:
-            runs.save_checkpoint(path, (states, cumulative), progress=done, metric_rows=done)
-        if progress is not None:
-            rate = None if row == rows_done else config.seeds * steps_per_row / elapsed
-            progress(done, config.num_rows, rate)
-    return runs.read_metrics(path)
+        return (states, cumulative), record
+
+    return runs.train_rows(
+        path,
+        fresh=lambda: (init_population(program, config), np.zeros(config.seeds)),
+        template=(
+            jax.eval_shape(lambda: init_population(program, config)),
+            jax.ShapeDtypeStruct((config.seeds,), np.float64),
+        ),
+        step=step,
+        num_rows=config.num_rows,
+        checkpoint_every=config.checkpoint_every,
+        steps_per_row=config.seeds * steps_per_row,
+        place=lambda carry: (jax.device_put(carry[0], sharding), carry[1]),
+        progress=progress,
+        stop_after_rows=stop_after_rows,
+    )

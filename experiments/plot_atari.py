@@ -131,10 +131,11 @@ def load_runs(root_or_dirs, *, final_fraction: float = 0.1) -> list[AtariRun]:
       final_fraction: the final-score window, a fraction of the run's frames.
 
     Returns:
-      The runs, sorted by path.
+      The finished runs (last row at ``total_frames`` or beyond), sorted by path; unfinished
+      ones are left out with a warning.
 
     Raises:
-      runs.RunDirError: if there is no run directory, or one has no metric rows.
+      runs.RunDirError: if there is no finished run directory, or one has no metric rows.
     """
     roots = [root_or_dirs] if isinstance(root_or_dirs, str | os.PathLike) else list(root_or_dirs)
     found = {p.parent for r in roots for p in Path(r).rglob(runs.CONFIG)}
@@ -142,7 +143,18 @@ def load_runs(root_or_dirs, *, final_fraction: float = 0.1) -> list[AtariRun]:
     if not dirs:
         where = ", ".join(map(str, roots))
         raise runs.RunDirError(f"no run directories (config.json + metrics.jsonl) under {where}")
-    return [load_run(d, final_fraction=final_fraction) for d in dirs]
+    loaded = [load_run(d, final_fraction=final_fraction) for d in dirs]
+    complete = [r for r in loaded if r.frames[-1] >= r.config["total_frames"]]
+    for r in loaded:
+        if r.frames[-1] < r.config["total_frames"]:
+            warnings.warn(
+                f"left out {r.path}: unfinished ({r.frames[-1]:,.0f} of "
+                f"{r.config['total_frames']:,} frames); its final score would not be comparable",
+                stacklevel=2,
+            )
+    if not complete:
+        raise runs.RunDirError("no finished run directory (every run stopped early)")
+    return complete
 
 
 def pooled(runs_: Iterable[AtariRun]) -> dict[tuple, np.ndarray]:

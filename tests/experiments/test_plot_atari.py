@@ -218,3 +218,14 @@ def test_stacx_only_gives_the_ablation_figure_without_improvement(tmp_path, monk
     text = plot_atari.write_figures(tmp_path / "runs", tmp_path / "out" / "fig", game_for_L="x")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fig.pdf", "fig.png"]
     assert text.splitlines()[2] == "| STACX | 5.50 ± 0.50 | 1.00 |"
+
+
+def test_unfinished_runs_are_left_out_with_a_warning(root):
+    partial = root / "breakout" / "partial"
+    write_run(partial, "breakout", KL_V4, [[1, 1], [50, 50]])
+    config = json.loads((partial / "config.json").read_text())
+    (partial / "config.json").write_text(json.dumps({**config, "total_frames": 500}))
+    with pytest.warns(UserWarning, match="unfinished"):
+        loaded = plot_atari.load_runs(root, final_fraction=0.4)
+    assert len(loaded) == len(RETURNS)
+    assert all(r.path != str(partial) for r in loaded)

@@ -210,6 +210,10 @@ def vtrace_losses(logits_t, v_t, rollout: Rollout, *, discount, lambda_):
       rollout: the data; ``rollout.logits_t`` is the behaviour policy.
       discount, lambda_: scalars (may carry meta-gradients).
 
+    The policy-gradient advantage is rlax's: ``ρ̄_t (r_t + γ (λ v_{s,t+1} + (1 − λ) V(x_{t+1}))
+    − V(x_t))``, which for λ < 1 mixes in the value estimate (IMPALA's paper writes
+    ``r_t + γ v_{s,t+1}``), so λ reaches the policy loss as well as the value targets.
+
     Returns:
       ``(pg_loss, value_loss, entropy)``, means over time and batch. Gradients reach the
       parameters through ``logits_t`` and ``v_t`` as predictions only; the V-trace targets

@@ -229,3 +229,13 @@ def test_unfinished_runs_are_left_out_with_a_warning(root):
         loaded = plot_atari.load_runs(root, final_fraction=0.4)
     assert len(loaded) == len(RETURNS)
     assert all(r.path != str(partial) for r in loaded)
+
+
+def test_marginals_average_the_cells_of_each_setting(loaded):
+    m = plot_atari.marginals(loaded, random_scores=RANDOM)
+    # Normalised seed-means: breakout STACX 5 -> unit 4; kl_v4 8 -> 1.75, kl_v2 6 -> 1.25,
+    # l2_1 3 -> 0.5; asterix STACX 11 -> unit 9; kl_v4 20 -> 2.0, l2_1 2 -> 0.0.
+    assert m["optimizer"] == pytest.approx({"rmsprop": (1.75 + 1.25 + 2.0) / 3, "sgd": 0.25})
+    assert m["matching"] == pytest.approx({"kl_v": (1.75 + 1.25 + 2.0) / 3, "l2": 0.25})
+    assert m["L"] == pytest.approx({4: 1.875, 2: 1.25, 1: 0.25})
+    assert "- L: L=1 0.250" in plot_atari.marginals_table(loaded, random_scores=RANDOM)

@@ -147,17 +147,16 @@ def build(config: AtariConfig, env: stacx.Environment | None = None) -> Program:
         return TrainState(agent, meta_params, out.meta_opt_state), metrics
 
     def chunk(states: TrainState):
-        def body(carry, _):
-            return population.map_in_groups(update, carry, group=config.seed_group)
-
-        return jax.lax.scan(body, states, None, length=config.updates_per_row)
+        return population.scan_updates(
+            update, states, length=config.updates_per_row, group=config.seed_group
+        )
 
     return Program(init=init, update=update, chunk=chunk)
 
 
 def init_population(program: Program, config: AtariConfig) -> TrainState:
     """The initial states of all seeds, stacked on a leading axis."""
-    return jax.vmap(program.init)(population.seed_keys(config.seed, config.seeds))
+    return population.init_members(program.init, seed=config.seed, size=config.seeds)
 
 
 @functools.lru_cache(maxsize=8)

@@ -106,3 +106,22 @@ def jit_chunk(chunk: Callable, sharding: NamedSharding) -> Callable:
         check_vma=False,
     )
     return jax.jit(sharded, donate_argnums=0)
+
+
+def scan_updates(update: Callable, states: Any, *, length: int, group: int) -> Any:
+    """``length`` updates of the whole population inside one ``lax.scan``: a chunk.
+
+    ``update(state) -> (state, metrics)`` is one member's update; members go through
+    `map_in_groups`. Returns ``(states, metrics)`` with metrics stacked ``[length, S, ...]``.
+    """
+
+    def body(carry, _):
+        return map_in_groups(update, carry, group=group)
+
+    return jax.lax.scan(body, states, None, length=length)
+
+
+def init_members(init: Callable[[jax.Array], Any], *, seed: int, size: int) -> Any:
+    """The initial states of ``size`` members, stacked on a leading axis (member i starts
+    from ``seed_keys(seed, size)[i]``)."""
+    return jax.vmap(init)(seed_keys(seed, size))

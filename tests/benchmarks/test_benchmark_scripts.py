@@ -1,0 +1,31 @@
+"""The benchmark scripts still run (tiny settings; their figures are not checked)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_atari_benchmark_runs_at_smoke_size():
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "atari.py"),
+            "--preset=smoke",
+            "--chunks=1",
+            "--log_every=160",
+            "--seeds=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("stacx", "bmg"))]
+    assert len(lines) == 4
+    assert float(lines[0].split()[-1]) == 1.0  # STACX's cost relative to itself

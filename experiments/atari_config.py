@@ -38,7 +38,9 @@ class AtariConfig:
       num_inner_steps: K, inner steps backpropagated through.
       bootstrap_steps: L (bmg): L-1 steps of the meta-learned rule, then one target step.
       target_optimizer: ``sgd`` or ``rmsprop``, the optimizer of BMG's target step.
-      target_learning_rate: its learning rate.
+      target_learning_rate: its learning rate. `make_config` sets it to ``learning_rate``
+        for an RMSProp target unless it is given (SGD on raw gradients and RMSProp on
+        normalised ones need rates of different scales); 0.1 is the SGD default.
       matching: ``l2`` (parameters), ``kl`` (main-head policies) or ``kl_v`` (KL + values).
       value_match_weight: weight of the value term of ``kl_v``.
       num_envs, rollout_length: B environments per seed and T steps per rollout.
@@ -212,4 +214,7 @@ def make_config(*, preset: str, method: str, **overrides) -> AtariConfig:
             raise ValueError(f"unknown MinAtar setting {name!r}")
         if method == "stacx" and name in BMG_ONLY_FIELDS:
             raise ValueError(f"{name} applies to --method=bmg only, not to stacx")
-    return AtariConfig(**{**PRESET_VALUES[preset], **overrides, "method": method})
+    values = {**PRESET_VALUES[preset], **overrides, "method": method}
+    if values.get("target_optimizer") == "rmsprop" and "target_learning_rate" not in values:
+        values["target_learning_rate"] = values.get("learning_rate", AtariConfig.learning_rate)
+    return AtariConfig(**values)

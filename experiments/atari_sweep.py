@@ -86,22 +86,10 @@ def grid(
                 target_optimizer=optimizer,
                 matching=matching,
                 bootstrap_steps=steps,
-                **_target_rate(optimizer, overrides),
+                **overrides,
             )
             out.append((f"{game}/bmg-{optimizer}-{matching}-L{steps}", config))
     return out
-
-
-def _target_rate(optimizer: str, overrides: dict) -> dict:
-    """The overrides plus RMSProp's target rate (the inner rate) unless one was given.
-
-    SGD on raw gradients and RMSProp on normalised ones need rates of different scales; the
-    default SGD rate is `AtariConfig.target_learning_rate`.
-    """
-    if optimizer == "rmsprop" and "target_learning_rate" not in overrides:
-        rate = overrides.get("learning_rate", AtariConfig.learning_rate)
-        return {**overrides, "target_learning_rate": rate}
-    return dict(overrides)
 
 
 def status(run_dir: Path, config: AtariConfig) -> str:

@@ -282,3 +282,13 @@ def test_sweep_errors(tmp_path, args, message):
     with pytest.raises(ValueError, match=message):
         atari_sweep.main(["sweep", "--preset=smoke", "--dry_run", *root, *args])
     assert not (tmp_path / "s").exists()
+
+
+def test_rmsprop_target_rate_defaults_to_the_inner_rate_in_single_runs_too():
+    rms = make_config(preset="smoke", method="bmg", target_optimizer="rmsprop", learning_rate=5e-4)
+    assert rms.target_learning_rate == 5e-4
+    given = make_config(
+        preset="smoke", method="bmg", target_optimizer="rmsprop", target_learning_rate=0.01
+    )
+    assert given.target_learning_rate == 0.01
+    assert make_config(preset="smoke", method="bmg").target_learning_rate == 0.1  # SGD

@@ -372,26 +372,14 @@ def initial_state(
     params_key, env_key, key = jax.random.split(key, 3)
     obs, env_state = jax.vmap(env.reset)(jax.random.split(env_key, config.num_envs))
     params = nets.init(params_key, obs[0])
-    zeros = jnp.zeros((config.num_envs,) + (), jnp.float32)
-    rollout_shape = jax.eval_shape(
-        lambda: Rollout(
-            obs_t=jnp.zeros((config.rollout_length + 1, *obs.shape), obs.dtype),
-            a_t=jnp.zeros((config.rollout_length, config.num_envs), jnp.int32),
-            r_t=jnp.zeros((config.rollout_length, config.num_envs), jnp.float32),
-            done_t=jnp.zeros((config.rollout_length, config.num_envs), bool),
-            logits_t=jnp.zeros(
-                (config.rollout_length, config.num_envs, nets.num_actions), jnp.float32
-            ),
-        )
-    )
     state = AgentState(
         params=params,
         opt_state=inner_optimizer(config).init(params),
         env_state=env_state,
         obs=obs,
         key=key,
-        rollout=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), rollout_shape),
-        episode_return=zeros,
+        rollout=None,  # `collect` does not read it; the first rollout fills it below
+        episode_return=jnp.zeros((config.num_envs,), jnp.float32),
         return_sum=jnp.zeros((), jnp.float32),
         episodes=jnp.zeros((), jnp.int32),
         env_steps=jnp.zeros((), jnp.int32),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from agents.stacx import HYPER_NAMES, StacxConfig
+from experiments.config_checks import check_counts_and_seed
 
 METHODS = ("stacx", "bmg")
 GAMES = ("breakout", "asterix", "freeway", "space_invaders", "seaquest")
@@ -102,25 +103,24 @@ class AtariConfig:
         ):
             if getattr(self, name) not in choices:
                 fail(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
-        for name in (
-            "seeds",
-            "total_frames",
-            "num_inner_steps",
-            "bootstrap_steps",
-            "num_envs",
-            "rollout_length",
-            "channels",
-            "hidden_size",
-            "num_heads",
-            "log_every",
-            "checkpoint_every",
-            "seed_group",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                fail(f"{name} must be an integer >= 1, got {value!r}")
-        if not 0 <= self.seed < 2**32:
-            fail(f"seed must be in [0, 2**32), got {self.seed}")
+        check_counts_and_seed(
+            self,
+            (
+                "seeds",
+                "total_frames",
+                "num_inner_steps",
+                "bootstrap_steps",
+                "num_envs",
+                "rollout_length",
+                "channels",
+                "hidden_size",
+                "num_heads",
+                "log_every",
+                "checkpoint_every",
+                "seed_group",
+            ),
+            fail,
+        )
         for name in ("target_learning_rate", "meta_learning_rate", "meta_eps"):
             if not getattr(self, name) > 0:
                 fail(f"{name} must be > 0, got {getattr(self, name)}")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from experiments.config_checks import check_counts_and_seed
+
 METHODS = ("a2c", "mg", "bmg")
 MATCHINGS = ("kl", "l2", "kl_v")
 PRESETS = ("paper", "quick", "smoke")
@@ -92,25 +94,24 @@ class TwoColorsConfig:
             fail(f"method must be one of {METHODS}, got {self.method!r}")
         if self.matching not in MATCHINGS:
             fail(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
-        for name in (
-            "seeds",
-            "total_steps",
-            "num_inner_steps",
-            "bootstrap_steps",
-            "rollout_length",
-            "hidden_size",
-            "meta_hidden_size",
-            "reward_history",
-            "swap_period",
-            "log_every",
-            "checkpoint_every",
-            "seed_group",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                fail(f"{name} must be an integer >= 1, got {value!r}")
-        if not 0 <= self.seed < 2**32:
-            fail(f"seed must be in [0, 2**32), got {self.seed}")
+        check_counts_and_seed(
+            self,
+            (
+                "seeds",
+                "total_steps",
+                "num_inner_steps",
+                "bootstrap_steps",
+                "rollout_length",
+                "hidden_size",
+                "meta_hidden_size",
+                "reward_history",
+                "swap_period",
+                "log_every",
+                "checkpoint_every",
+                "seed_group",
+            ),
+            fail,
+        )
         for name in ("learning_rate", "meta_learning_rate", "meta_eps"):
             if not getattr(self, name) > 0:
                 fail(f"{name} must be > 0, got {getattr(self, name)}")

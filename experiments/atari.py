@@ -95,6 +95,7 @@ def main(argv: Sequence[str]) -> list[dict]:
       flags.Error: unknown flags or values, stray arguments.
       ValueError: an invalid setting or combination (e.g. ``--matching`` with stacx).
       runs.RunDirError: ``--run_dir`` missing, or holding another config.
+      runs.NonFiniteError: the run went NaN or infinite (now, or earlier in ``--run_dir``).
 
     Returns:
       All metric rows of the run.
@@ -152,6 +153,8 @@ def _cli():
         main(sys.argv)
     except (flags.Error, ValueError) as e:  # RunDirError is a ValueError
         sys.exit(f"error: {e}\n(see python -m experiments.atari --help)")
+    except runs.NonFiniteError as e:  # the run diverged: one line, no traceback, status 1
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

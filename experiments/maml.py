@@ -85,6 +85,9 @@ def main(argv: Sequence[str]):
 
     Returns:
       The evaluation records of the run.
+
+    Raises:
+      runs.NonFiniteError: the run went NaN or infinite (now, or earlier in ``--run_dir``).
     """
     from experiments.fewshot import train  # imports JAX; keeps --help fast
 
@@ -107,6 +110,8 @@ def _cli():
         main(sys.argv)
     except (flags.Error, config_lib.ConfigError, DataError, runs.RunDirError) as e:
         sys.exit(f"error: {e}\n(see python -m experiments.maml --help)")
+    except runs.NonFiniteError as e:  # the run diverged: one line, no traceback, status 1
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

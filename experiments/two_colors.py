@@ -13,13 +13,16 @@ Presets: ``paper`` (50 seeds, 6.4M steps, BMG K=7 L=9, MG K=15), ``quick`` (10 s
 819,200 steps: the qualitative result in minutes), ``smoke`` (seconds, for tests). Any flag
 overrides its preset; a flag the method does not use (``--bootstrap_steps`` with
 ``--method=mg``) is an error. Running again with the same flags and ``--run_dir`` resumes
-from the last checkpoint; a finished run is left as it is.
+from the last checkpoint; a finished run is left as it is. A run that goes NaN or infinite
+stops with one line naming the seed, row and quantity (exit status 1), keeps its last good
+checkpoint and writes ``fault.json``, which stops later runs in that directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 
 from absl import app, flags
 
@@ -90,6 +93,8 @@ def main(argv):
         rows = two_colors_train.train(config, _RUN_DIR.value, progress=bar)
     except runs.RunDirError as e:
         raise app.UsageError(str(e)) from e
+    except runs.NonFiniteError as e:  # the run diverged: one line, no traceback, status 1
+        sys.exit(f"error: {e}")
     finally:
         if bar is not None:
             bar.close()

@@ -95,6 +95,7 @@ META_PARAMS = jnp.array([0.3, 0.8])
 INNER_OPTIMIZERS = {
     "sgd": lambda: bmg.optimizers.sgd(0.1),
     "sgd_momentum": lambda: bmg.optimizers.sgd(0.1, momentum=0.9),
+    "sgd_clipped": lambda: bmg.optimizers.sgd(0.1, max_grad_norm=0.05),
     "rmsprop": lambda: bmg.optimizers.rmsprop(0.05),
     "adam": lambda: bmg.optimizers.adam(0.05),
 }

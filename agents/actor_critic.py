@@ -5,10 +5,13 @@ environment carried in the state, then takes one SGD step on
 
     loss = policy-gradient + value_cost · value loss − ε · entropy,
 
-with bootstrapped n-step returns. ε comes from ``entropy_weight(meta_params, history)``: a
-small meta-network of the mean rewards of the last rollouts (BMG, MG), or a constant (A2C).
-The outer objective f (the BMG target step, the MG meta-loss) is the policy-gradient loss
-minus ``outer_entropy_cost`` · entropy on a fresh rollout.
+with bootstrapped n-step returns or one-step TD targets (``value_target``), on gradients
+optionally clipped by global norm (``max_grad_norm``). ε comes from
+``entropy_weight(meta_params, history)``: a small meta-network of the mean rewards of the
+last rollouts (BMG, MG), or a constant (A2C).
+The outer objective f is the policy-gradient loss minus ``outer_entropy_cost`` · entropy on a
+fresh rollout; it is both MG's meta-loss and the loss of BMG's target step, so the two methods
+differ only in how they use it.
 
 Data never carries gradients: actions are sampled, observations come from the environment,
 and the losses recompute logits and values from the parameters.
@@ -34,9 +37,18 @@ EnvReset = Callable[[jax.Array], tuple[jax.Array, Any]]
 EnvStep = Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any, jax.Array]]
 
 
+VALUE_TARGETS = ("n_step", "td0")
+"""Targets of the critic and the advantages: bootstrapped returns over the whole rollout
+(``n_step``) or one-step TD targets r + γ v(s') (``td0``, as the public PyTorch replication)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ActorCriticConfig:
-    """Settings of the actor-critic (paper, section 5.1; unconfirmed values are flags)."""
+    """Settings of the actor-critic (paper, section 5.1; unconfirmed values are flags).
+
+    ``max_grad_norm`` clips the inner gradient by its global norm (`bmg.optimizers.sgd`);
+    0 means no clipping.
+    """
 
     rollout_length: int = 16
     discount: float = 0.99
@@ -44,8 +56,18 @@ class ActorCriticConfig:
     value_cost: float = 0.5
     outer_entropy_cost: float = 0.0
     reward_history: int = 10
+    value_target: str = "n_step"
+    max_grad_norm: float = 0.0
 
     def __post_init__(self):
+        if self.value_target not in VALUE_TARGETS:
+            raise ValueError(
+                f"value_target must be one of {VALUE_TARGETS}, got {self.value_target!r}"
+            )
+        if not self.max_grad_norm >= 0:
+            raise ValueError(
+                f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}"
+            )
         if self.rollout_length < 1:
             raise ValueError(f"rollout_length must be >= 1, got {self.rollout_length}")
         if not 0.0 <= self.discount <= 1.0:
@@ -103,11 +125,14 @@ class StepAux(NamedTuple):
     entropy: chex.Array
 
 
-def losses(nets: ActorCriticNets, params, rollout: Rollout, *, discount: float):
+def losses(
+    nets: ActorCriticNets, params, rollout: Rollout, *, discount: float, value_target="n_step"
+):
     """Policy-gradient, value and entropy losses of one rollout (single stream).
 
     Gradients reach ``params`` through the recomputed logits and values; returns and
-    advantages are under ``stop_gradient``.
+    advantages are under ``stop_gradient``. ``value_target`` is ``"n_step"`` (discounted
+    returns bootstrapped from the last state's value) or ``"td0"`` (r_t + γ v(s_{t+1})).
 
     Returns:
       ``(pg_loss, value_loss, entropy)`` scalars, each a mean over the T steps.
@@ -117,7 +142,10 @@ def losses(nets: ActorCriticNets, params, rollout: Rollout, *, discount: float):
     logits_t = nets.policy(params, rollout.obs_t[:-1])
     v_t = nets.value(params, rollout.obs_t)
     discount_t = jnp.full_like(rollout.r_t, discount)
-    returns = rlax.discounted_returns(rollout.r_t, discount_t, jax.lax.stop_gradient(v_t[-1]))
+    if value_target == "td0":
+        returns = rollout.r_t + discount_t * v_t[1:]
+    else:
+        returns = rlax.discounted_returns(rollout.r_t, discount_t, v_t[-1])
     returns = jax.lax.stop_gradient(returns)
     advantages = jax.lax.stop_gradient(returns - v_t[:-1])
     log_pi = jax.nn.log_softmax(logits_t)
@@ -182,14 +210,17 @@ def make_learner(
       A `bmg.Learner` whose ``predict`` gives `bmg.matching.PolicyAndValue` on a rollout's
       states (use ``.logits`` for KL matching).
     """
-    optimizer = bmg.optimizers.sgd(config.learning_rate)
+    optimizer = inner_optimizer(config)
+    losses_of = functools.partial(
+        losses, nets, discount=config.discount, value_target=config.value_target
+    )
 
     def inner_step(state: AgentState, meta_params):
         epsilon = entropy_weight(meta_params, jax.lax.stop_gradient(state.reward_history))
         state, rollout = collect(nets, state, env_step, length=config.rollout_length)
 
         def loss(params):
-            pg, value, entropy = losses(nets, params, rollout, discount=config.discount)
+            pg, value, entropy = losses_of(params, rollout)
             return pg + config.value_cost * value - epsilon * entropy, entropy
 
         grads, entropy = jax.grad(loss, has_aux=True)(state.params)
@@ -203,7 +234,7 @@ def make_learner(
         return collect(nets, state, env_step, length=config.rollout_length)
 
     def outer_loss(params, rollout: Rollout):
-        pg, _, entropy = losses(nets, params, rollout, discount=config.discount)
+        pg, _, entropy = losses_of(params, rollout)
         return pg - config.outer_entropy_cost * entropy
 
     def predict(params, rollout: Rollout):
@@ -219,6 +250,11 @@ def make_learner(
     )
 
 
+def inner_optimizer(config: ActorCriticConfig) -> optax.GradientTransformation:
+    """The inner optimizer: SGD, on gradients clipped to ``max_grad_norm`` when it is > 0."""
+    return bmg.optimizers.sgd(config.learning_rate, max_grad_norm=config.max_grad_norm or None)
+
+
 def initial_state(
     nets: ActorCriticNets, env_reset: EnvReset, key: jax.Array, config: ActorCriticConfig
 ) -> AgentState:
@@ -228,7 +264,7 @@ def initial_state(
     params = nets.init(params_key, obs)
     return AgentState(
         params=params,
-        opt_state=bmg.optimizers.sgd(config.learning_rate).init(params),
+        opt_state=inner_optimizer(config).init(params),
         env_state=env_state,
         obs=obs,
         key=key,
@@ -238,24 +274,41 @@ def initial_state(
     )
 
 
-def matching(name: str, *, value_weight: float = 1.0):
+REDUCTIONS = ("sum", "mean")
+
+
+def matching(name: str, *, value_weight: float = 1.0, reduction: str = "mean"):
     """The matching function of this learner's BMG by name, and the space it compares in.
 
     * ``"kl"``: KL(π_target ‖ π) on the target rollout's states (``predict(...).logits``);
-    * ``"kl_v"``: that KL plus ``value_weight`` × ½ mean squared value difference;
+    * ``"kl_v"``: that KL plus ``value_weight`` × ½ squared value difference;
     * ``"l2"``: ½‖x̃ − x‖² over the policy and value parameters.
+
+    ``reduction`` says how ``kl`` and ``kl_v`` combine the T states of the rollout: ``"mean"``
+    (the paper's "averaged over a batch") or ``"sum"`` (T times the mean, as the public
+    PyTorch replication). The two differ only in scale, which matters for Adam: the raw
+    meta-gradient of the mean KL is often below Adam's eps of 1e-4, so the meta-network
+    barely moves.
 
     Returns:
       ``(matching_fn, match_on)`` for `bmg.bootstrapped_meta_gradient`.
     """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+    def scaled(fn):
+        if reduction == "mean":
+            return fn
+        return lambda target, prediction: prediction.logits.shape[0] * fn(target, prediction)
+
     if name == "kl":
         return (
-            lambda target, prediction: bmg.matching.kl(target.logits, prediction.logits),
+            scaled(lambda target, prediction: bmg.matching.kl(target.logits, prediction.logits)),
             "predictions",
         )
     if name == "kl_v":
         return (
-            functools.partial(bmg.matching.kl_and_value, value_weight=value_weight),
+            scaled(functools.partial(bmg.matching.kl_and_value, value_weight=value_weight)),
             "predictions",
         )
     if name == "l2":

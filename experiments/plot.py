@@ -1,13 +1,14 @@
 r"""The paper's two-colors figure (section 5.1), drawn from run directories only.
 
-Left: the total return (cumulative reward) of each method against environment steps, the mean
-over seeds with a band of one standard deviation. Right: the meta-learned entropy weight ε of
-MG and BMG (mean over seeds, band of one standard deviation) over a window spanning several
-reward swaps, which are marked by dotted lines.
+Three panels, each the mean over seeds with a 95% bootstrap confidence band: the total return
+(cumulative reward) of each method over the lifetime; the reward per step over the last four
+swap periods (400k steps, swaps dotted); the meta-learned entropy weight ε of MG and BMG over
+the same window. The table (`experiments.two_colors_analysis.table`) puts total return,
+late reward per step and recovery time after a swap beside the public replication's figures.
 
   python -m experiments.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg --out=runs/tc/fig
 
-writes ``fig.png`` and ``fig.pdf`` and prints a table of the final total returns.
+writes ``fig.png`` and ``fig.pdf`` and prints the table.
 
 The MinAtar STACX / BMG ablation (section 5.2; see `experiments.plot_atari` for the
 definitions) reads every run directory under a folder instead:
@@ -26,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from experiments import runs
+from experiments import runs, two_colors_analysis
+from experiments.two_colors_analysis import Run
 
 _RUN_DIRS = flags.DEFINE_list("run_dirs", None, "Run directories, one line each in the plot.")
 _LABELS = flags.DEFINE_list("labels", None, "Legend labels (default: each run's method).")
@@ -37,84 +39,69 @@ _ATARI_ROOT = flags.DEFINE_string(
 _ATARI_GAME = flags.DEFINE_string(
     "atari_game", "breakout", "The game of the MinAtar ablation's return-against-L panel."
 )
-_WINDOW = flags.DEFINE_list(
-    "window", None, "start,end env steps of the ε panel (default: the last 5 swap periods)."
+_WINDOW = flags.DEFINE_integer(
+    "window",
+    400_000,
+    "Steps at the end of the lifetime shown in the right panels and used "
+    "for the late reward, recovery and ε figures of the table.",
 )
 
 COLORS = {"a2c": "tab:gray", "mg": "tab:blue", "bmg": "tab:red"}
 
 
-class Run:
-    """The metrics of one run directory as arrays ``[rows, seeds]``."""
-
-    def __init__(self, run_dir: str, label: str | None = None):
-        self.config = runs.read_config(run_dir)
-        rows = runs.read_metrics(run_dir)
-        if not rows:
-            raise runs.RunDirError(f"{run_dir} has no metric rows yet")
-        self.method = self.config["method"]
-        self.label = label or self.method.upper()
-        self.steps = np.array([r["env_steps"] for r in rows])
-        self.total_return = np.array([r["cumulative_reward"] for r in rows])
-        self.entropy_weight = np.array([r["entropy_weight"] for r in rows])
-        self.reward_per_step = np.array([r["reward_per_step"] for r in rows])
+def _band(ax, x, y, color, label, *, samples: int = 1000):
+    """Mean over seeds (the columns of ``y``) with a 95% percentile-bootstrap band."""
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, y.shape[1], size=(samples, y.shape[1]))
+    means = y[:, idx].mean(axis=2)
+    low, high = np.percentile(means, [2.5, 97.5], axis=1)
+    ax.plot(x, y.mean(axis=1), color=color, label=label, lw=1.3)
+    ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0)
 
 
-def summary(runs_: list[Run]) -> str:
-    """A Markdown table of each run's final total return and reward per step."""
-    lines = [
-        "| method | seeds | steps per seed | total return (mean ± std) | reward/step, last 10% |",
-        "|---|---|---|---|---|",
-    ]
-    for run in runs_:
-        final = run.total_return[-1]
-        tail = run.reward_per_step[-max(1, len(run.steps) // 10) :].mean(axis=0)
-        lines.append(
-            f"| {run.label} | {final.size} | {run.steps[-1]:,} | "
-            f"{final.mean():.0f} ± {final.std():.0f} | {tail.mean():.4f} ± {tail.std():.4f} |"
-        )
-    return "\n".join(lines)
-
-
-def _band(ax, x, y, color, label):
-    mean, std = y.mean(axis=1), y.std(axis=1)
-    ax.plot(x, mean, color=color, label=label, lw=1.5)
-    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, lw=0)
-
-
-def figure(runs_: list[Run], *, window: tuple[int, int] | None = None):
-    """The two-panel figure; returns the matplotlib ``Figure``."""
+def figure(runs_: list[Run], *, window: int = 400_000):
+    """The three-panel figure; returns the matplotlib ``Figure``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    for run in runs_:
-        _band(left, run.steps, run.total_return, COLORS.get(run.method), run.label)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), constrained_layout=True)
+    total, late, eps = axes
     millions = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
-    left.xaxis.set_major_formatter(millions)
-    left.set_xlabel("environment steps")
-    left.set_ylabel("total return")
-    left.set_title(f"Two-colors: total return ({runs_[0].total_return.shape[1]} seeds)")
-    left.legend()
+    thousands = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k")
+    seeds = "/".join(sorted({str(run.total_return.shape[1]) for run in runs_}))
+    for run in runs_:
+        _band(total, run.steps, run.total_return, COLORS.get(run.method), run.label)
+    total.axhline(0, color="k", lw=0.5)
+    total.xaxis.set_major_formatter(millions)
+    total.set_xlabel("environment steps")
+    total.set_ylabel("total return")
+    total.set_title(f"Total return ({seeds} seeds, 95% CI)")
+    total.legend()
 
-    meta_runs = [run for run in runs_ if run.method != "a2c"]
     swap = runs_[0].config["swap_period"]
-    end = max(run.steps[-1] for run in runs_)
-    start, stop = window or (max(0, end - 5 * swap), end)
-    for run in meta_runs:
-        keep = (run.steps >= start) & (run.steps <= stop)
-        _band(right, run.steps[keep], run.entropy_weight[keep], COLORS.get(run.method), run.label)
-    for t in range((start // swap + 1) * swap, stop + 1, swap):
-        right.axvline(t, color="k", ls=":", lw=0.8)
-    right.xaxis.set_major_formatter(millions)
-    right.set_xlabel("environment steps (dotted: reward swaps)")
-    right.set_ylabel("entropy weight ε")
-    right.set_title("Meta-learned entropy regularisation")
-    if meta_runs:
-        right.legend()
+    end = min(int(run.steps[-1]) for run in runs_)
+    start = max(0, end - window)
+    for ax, attr, title, methods in (
+        (late, "reward_per_step", "Reward per step, last swap periods", None),
+        (eps, "entropy_weight", "Meta-learned entropy weight ε", ("mg", "bmg")),
+    ):
+        for run in runs_:
+            if methods is not None and run.method not in methods:
+                continue
+            keep = (run.starts >= start) & (run.steps <= end)
+            values = getattr(run, attr)[keep]
+            _band(ax, run.steps[keep] - start, values, COLORS.get(run.method), run.label)
+        for t in range(-(-start // swap) * swap, end + 1, swap):
+            ax.axvline(t - start, color="k", ls=":", lw=0.8)
+        ax.xaxis.set_major_formatter(thousands)
+        ax.set_xlabel(f"steps after {start / 1e6:g}M (dotted: reward swaps)")
+        ax.set_title(title)
+        ax.legend()
+    late.set_ylabel("reward per step")
+    eps.set_ylabel("ε")
     return fig
 
 
@@ -142,11 +129,7 @@ def main(argv):
     labels = _LABELS.value or [None] * len(_RUN_DIRS.value)
     if len(labels) != len(_RUN_DIRS.value):
         raise app.UsageError("--labels needs one label per run directory")
-    window = None
-    if _WINDOW.value:
-        if len(_WINDOW.value) != 2:
-            raise app.UsageError("--window takes two numbers: start,end")
-        window = tuple(int(float(v)) for v in _WINDOW.value)
+    window = _WINDOW.value
     try:
         loaded = [Run(d, label) for d, label in zip(_RUN_DIRS.value, labels, strict=True)]
     except runs.RunDirError as e:
@@ -156,7 +139,7 @@ def main(argv):
     out.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
         fig.savefig(out.with_suffix(suffix), dpi=150)
-    print(summary(loaded))
+    print(two_colors_analysis.table(loaded, window=window))
     print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.pdf')}")
 
 

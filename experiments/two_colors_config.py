@@ -16,12 +16,15 @@ Sources of the defaults (see also ``shared`` notes in the README):
 from __future__ import annotations
 
 import dataclasses
+import math
 
+from agents.actor_critic import REDUCTIONS, VALUE_TARGETS
+from agents.networks import INITS
 from experiments.config_checks import check_counts_and_seed
 
 METHODS = ("a2c", "mg", "bmg")
 MATCHINGS = ("kl", "l2", "kl_v")
-PRESETS = ("paper", "quick", "smoke")
+PRESETS = ("paper", "lifetime", "quick", "smoke")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +42,19 @@ class TwoColorsConfig:
       value_match_weight: weight of the value term of ``kl_v`` matching.
       target_learning_rate: SGD rate of BMG's target step (policy-gradient loss only).
       entropy_weight: A2C's fixed ε; the meta-network's ε at initialisation (MG, BMG).
-      mg_entropy_bonus: weight of the entropy bonus in MG's meta-loss.
+      outer_entropy_cost: weight of the entropy bonus in the outer objective f = pg −
+        c · entropy, which is both MG's meta-loss and the loss of BMG's target step.
+      matching_reduction: how BMG's ``kl``/``kl_v`` matching combines the target rollout's
+        states: ``sum`` or ``mean``.
       learning_rate: inner SGD learning rate.
       discount: γ of the n-step returns.
       rollout_length: T, environment steps per inner update.
       value_cost: weight of the value loss.
+      value_target: critic targets and advantages: ``n_step`` (bootstrapped returns over the
+        rollout) or ``td0`` (one-step TD).
+      max_grad_norm: clip the inner gradient to this global norm (0: no clipping).
+      init: initialisation of the networks: ``torch`` (PyTorch's nn.Linear default) or
+        ``haiku``.
       hidden_size: width of the two hidden layers of the policy and value MLPs.
       meta_hidden_size: width of the entropy meta-network's hidden layer.
       reward_history: how many rollouts' mean rewards the meta-network sees.
@@ -69,20 +80,24 @@ class TwoColorsConfig:
     matching: str = "kl"
     value_match_weight: float = 1.0
     target_learning_rate: float = 0.1
-    entropy_weight: float = 0.01
-    mg_entropy_bonus: float = 0.01
+    entropy_weight: float = 0.1
+    outer_entropy_cost: float = 0.01
+    matching_reduction: str = "sum"
     learning_rate: float = 0.1
     discount: float = 0.99
     rollout_length: int = 16
     value_cost: float = 0.5
+    value_target: str = "n_step"
+    max_grad_norm: float = 1.0
+    init: str = "torch"
     hidden_size: int = 256
     meta_hidden_size: int = 32
     reward_history: int = 10
-    meta_learning_rate: float = 1e-4
+    meta_learning_rate: float = 1e-3
     meta_eps: float = 1e-4
     step_reward: float = -0.04
     swap_period: int = 100_000
-    log_every: int = 12_800
+    log_every: int = 4096
     checkpoint_every: int = 25
     seed_group: int = 2
 
@@ -92,8 +107,18 @@ class TwoColorsConfig:
 
         if self.method not in METHODS:
             fail(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.matching not in MATCHINGS:
-            fail(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
+        for name, choices in (
+            ("matching", MATCHINGS),
+            ("matching_reduction", REDUCTIONS),
+            ("value_target", VALUE_TARGETS),
+            ("init", INITS),
+        ):
+            if getattr(self, name) not in choices:
+                fail(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                fail(f"{f.name} must be finite, got {value}")
         check_counts_and_seed(
             self,
             (
@@ -118,8 +143,9 @@ class TwoColorsConfig:
         for name in (
             "target_learning_rate",
             "value_cost",
-            "mg_entropy_bonus",
+            "outer_entropy_cost",
             "value_match_weight",
+            "max_grad_norm",
         ):
             if getattr(self, name) < 0:
                 fail(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -161,30 +187,23 @@ class TwoColorsConfig:
 
 
 _PAPER = {"seeds": 50, "total_steps": 6_400_000}
+_LIFETIME = {"seeds": 10, "total_steps": 6_400_000}
+_QUICK = {"seeds": 10, "total_steps": 819_200}
+_STEPS = {
+    "a2c": {},
+    "mg": {"num_inner_steps": 15},
+    "bmg": {"num_inner_steps": 7, "bootstrap_steps": 9},
+}
 PRESET_VALUES = {
-    "paper": {
-        "a2c": dict(_PAPER),
-        "mg": {**_PAPER, "num_inner_steps": 15},
-        "bmg": {**_PAPER, "num_inner_steps": 7, "bootstrap_steps": 9},
-    },
-    # An 8x shorter lifetime than ``paper``: a 10x larger meta-learning rate lets ε move as far
-    # in 3,200 meta-steps (with 1e-4 it stays within 0.01 ± 0.0002; see the README).
-    "quick": {
-        "a2c": {"seeds": 10, "total_steps": 819_200},
-        "mg": {
-            "seeds": 10,
-            "total_steps": 819_200,
-            "num_inner_steps": 15,
-            "meta_learning_rate": 1e-3,
-        },
-        "bmg": {
-            "seeds": 10,
-            "total_steps": 819_200,
-            "num_inner_steps": 7,
-            "bootstrap_steps": 9,
-            "meta_learning_rate": 1e-3,
-        },
-    },
+    # The paper's population and lifetime: 50 seeds x 6.4M steps (64 reward swaps).
+    "paper": {method: {**_PAPER, **steps} for method, steps in _STEPS.items()},
+    # The paper's lifetime with 10 seeds: what the README's figure and table are made with.
+    "lifetime": {method: {**_LIFETIME, **steps} for method, steps in _STEPS.items()},
+    # 8 reward swaps in an 8x shorter lifetime. Long enough to show that each agent learns
+    # before the first swap (A2C reaches about 0.2 reward per step) and that BMG's ε rises
+    # after swaps; too short for the paper's comparison, which takes the 6.4M lifetime
+    # (the replication's cumulative reward is still negative at 0.6M-1.7M steps).
+    "quick": {method: {**_QUICK, **steps} for method, steps in _STEPS.items()},
     "smoke": {
         method: {
             "seeds": 2,
@@ -209,7 +228,8 @@ METHOD_ONLY_FIELDS = {
     "matching": ("bmg",),
     "value_match_weight": ("bmg",),
     "target_learning_rate": ("bmg",),
-    "mg_entropy_bonus": ("mg",),
+    "outer_entropy_cost": ("mg", "bmg"),
+    "matching_reduction": ("bmg",),
     "meta_hidden_size": ("mg", "bmg"),
     "reward_history": ("mg", "bmg"),
     "meta_learning_rate": ("mg", "bmg"),

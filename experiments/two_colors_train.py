@@ -51,6 +51,7 @@ class UpdateMetrics(NamedTuple):
       entropy_weight: the mean ε of the update's inner steps (including bootstrap steps).
       entropy: the mean policy entropy on the inner steps' rollouts.
       meta_loss: the meta-loss (0 for A2C).
+      meta_grad_norm: the global norm of the raw meta-gradient (0 for A2C).
     """
 
     reward: jax.Array
@@ -58,6 +59,7 @@ class UpdateMetrics(NamedTuple):
     entropy_weight: jax.Array
     entropy: jax.Array
     meta_loss: jax.Array
+    meta_grad_norm: jax.Array
 
 
 class Program(NamedTuple):
@@ -75,13 +77,18 @@ def _meta_optimizer(config: TwoColorsConfig, learner: bmg.Learner) -> bmg.MetaOp
             learner, num_inner_steps=config.num_inner_steps, meta_optimizer=meta_optimizer
         )
     matching, match_on = actor_critic.matching(
-        config.matching, value_weight=config.value_match_weight
+        config.matching,
+        value_weight=config.value_match_weight,
+        reduction=config.matching_reduction,
     )
     return bmg.bootstrapped_meta_gradient(
         learner,
         num_inner_steps=config.num_inner_steps,
         bootstrap_steps=config.bootstrap_steps,
-        target_optimizer=optax.sgd(config.target_learning_rate),
+        # The learner's own optimizer, clipping included, at the target's rate.
+        target_optimizer=bmg.optimizers.sgd(
+            config.target_learning_rate, max_grad_norm=config.max_grad_norm or None
+        ),
         meta_optimizer=meta_optimizer,
         matching=matching,
         match_on=match_on,
@@ -96,14 +103,17 @@ def build(config: TwoColorsConfig) -> Program:
     nets = actor_critic_mlp(
         num_actions=two_colors.num_actions(env_params),
         hidden_sizes=(config.hidden_size, config.hidden_size),
+        init=config.init,
     )
     agent_config = actor_critic.ActorCriticConfig(
         rollout_length=config.rollout_length,
         discount=config.discount,
         learning_rate=config.learning_rate,
         value_cost=config.value_cost,
-        outer_entropy_cost=config.mg_entropy_bonus if config.method == "mg" else 0.0,
+        outer_entropy_cost=config.outer_entropy_cost,
         reward_history=config.reward_history,
+        value_target=config.value_target,
+        max_grad_norm=config.max_grad_norm,
     )
 
     def env_reset(key):
@@ -122,7 +132,9 @@ def build(config: TwoColorsConfig) -> Program:
 
     else:
         meta_net = sigmoid_meta_net(
-            hidden_size=config.meta_hidden_size, initial_value=config.entropy_weight
+            hidden_size=config.meta_hidden_size,
+            initial_value=config.entropy_weight,
+            init=config.init,
         )
         entropy_weight = meta_net.apply
 
@@ -145,11 +157,13 @@ def build(config: TwoColorsConfig) -> Program:
         if meta_opt is None:
             agent, aux = learner.inner_step(agent, ())
             step_aux, meta_loss = jax.tree.map(lambda x: x[None], aux), jnp.zeros(())
+            meta_grad_norm = jnp.zeros(())
             state = TrainState(agent, (), ())
         else:
             out = meta_opt.update(agent, state.meta_opt_state, state.meta_params)
             meta_params = optax.apply_updates(state.meta_params, out.meta_updates)
             step_aux, meta_loss = out.aux.inner_aux, out.meta_loss
+            meta_grad_norm = out.meta_grad_norm
             if out.aux.bootstrap_aux is not None:
                 step_aux = jax.tree.map(
                     lambda a, b: jnp.concatenate([a, b]), step_aux, out.aux.bootstrap_aux
@@ -161,6 +175,7 @@ def build(config: TwoColorsConfig) -> Program:
             entropy_weight=jnp.mean(step_aux.entropy_weight),
             entropy=jnp.mean(step_aux.entropy),
             meta_loss=meta_loss,
+            meta_grad_norm=meta_grad_norm,
         )
         return state, metrics
 
@@ -199,6 +214,7 @@ def metric_row(metrics: UpdateMetrics, *, env_steps: int, cumulative: np.ndarray
         "entropy_weight": m.entropy_weight.mean(axis=0).round(7).tolist(),
         "entropy": m.entropy.mean(axis=0).round(6).tolist(),
         "meta_loss": m.meta_loss.mean(axis=0).round(7).tolist(),
+        "meta_grad_norm": m.meta_grad_norm.mean(axis=0).round(9).tolist(),
     }
 
 

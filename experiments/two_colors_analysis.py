@@ -1,0 +1,177 @@
+"""The numbers of the two-colors result (paper, section 5.1), from run directories only.
+
+Every function takes a `Run` (the metric rows of one run directory as ``[rows, seeds]``
+arrays) and returns per-seed values; `table` puts them beside the public PyTorch
+replication's figures. Definitions:
+
+* **total return**: the cumulative reward of a seed at the end of its lifetime.
+* **late reward per step**: reward per step over the last ``window`` (400k) steps.
+* **recovery time** after a swap at step s: with p the mean reward per step over the
+  ``plateau`` (20k) steps before s, the steps from s to the end of the first metric row that
+  starts at or after s and whose reward per step is at least p / 2. A seed that does not get
+  back by the next swap, or has no positive plateau to get back to, counts the whole swap
+  period. Averaged over the swaps that fall in the last ``window`` steps.
+* **ε before / after a swap**: the mean entropy weight over the ``plateau`` steps before and
+  after each of those swaps.
+* **collapsed**: a seed whose policy entropy is below 0.05 and whose reward per step is at
+  most −0.035 over the last ``window`` steps (a deterministic policy at the step cost:
+  walking into a wall).
+
+Confidence intervals are 95% percentile bootstraps of the mean over seeds (a fixed seed, so
+the same runs give the same table).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments import runs
+
+REPLICATION = {
+    "a2c": {"total_return": "≈ +650,000 (ε = 0.3)", "late": "≈ 0.15", "recovery": "—"},
+    "mg": {"total_return": "≈ +870,000", "late": "—", "recovery": "≈ 35–50k"},
+    "bmg": {"total_return": "≈ +960,000", "late": "≈ 0.27", "recovery": "≈ 20k"},
+}
+"""The PyTorch replication's figures (README figures, one seed per method, 6.4M steps)."""
+
+LABELS = {"a2c": "A2C", "mg": "MG", "bmg": "BMG"}
+
+
+class Run:
+    """The metrics of one run directory as arrays ``[rows, seeds]``.
+
+    Attributes:
+      config: the resolved config (a dict).
+      method, label: the run's method and its legend label.
+      steps: ``[rows]`` environment steps per seed at the end of each row.
+      total_return, reward_per_step, entropy_weight, entropy: ``[rows, seeds]``.
+    """
+
+    def __init__(self, run_dir: str, label: str | None = None):
+        self.config = runs.read_config(run_dir)
+        rows = runs.read_metrics(run_dir)
+        if not rows:
+            raise runs.RunDirError(f"{run_dir} has no metric rows yet")
+        self.method = self.config["method"]
+        self.label = label or LABELS.get(self.method, self.method)
+        self.steps = np.array([r["env_steps"] for r in rows])
+        self.total_return = np.array([r["cumulative_reward"] for r in rows])
+        self.entropy_weight = np.array([r["entropy_weight"] for r in rows])
+        self.reward_per_step = np.array([r["reward_per_step"] for r in rows])
+        self.entropy = np.array([r["entropy"] for r in rows])
+
+    @property
+    def starts(self) -> np.ndarray:
+        """``[rows]`` environment steps at the start of each row."""
+        return np.concatenate([[0], self.steps[:-1]])
+
+    @property
+    def swap_period(self) -> int:
+        return int(self.config["swap_period"])
+
+    def window_mean(self, values: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Step-weighted mean of ``values[rows, seeds]`` over the rows inside [start, stop)."""
+        keep = (self.starts >= start) & (self.steps <= stop)
+        if not keep.any():  # a window shorter than a row (tiny runs): no value
+            return np.full(values.shape[1], np.nan)
+        weights = (self.steps - self.starts)[keep]
+        return (values[keep] * weights[:, None]).sum(axis=0) / weights.sum()
+
+    def last_swaps(self, window: int) -> list[int]:
+        """The swaps s in the last ``window`` steps with a whole period after them:
+        end − window <= s <= end − period (and s > 0)."""
+        end, period = int(self.steps[-1]), self.swap_period
+        first = max(period, -(-(end - window) // period) * period)
+        return list(range(first, end - period + 1, period))
+
+
+def late_reward(run: Run, *, window: int = 400_000) -> np.ndarray:
+    """Per-seed reward per step over the last ``window`` steps."""
+    end = int(run.steps[-1])
+    return run.window_mean(run.reward_per_step, end - window, end)
+
+
+def collapsed(run: Run, *, window: int = 400_000) -> np.ndarray:
+    """Per-seed: entropy < 0.05 and reward per step <= −0.035 over the last ``window`` steps."""
+    end = int(run.steps[-1])
+    entropy = run.window_mean(run.entropy, end - window, end)
+    return (entropy < 0.05) & (late_reward(run, window=window) <= -0.035)
+
+
+def recovery_steps(run: Run, *, window: int = 400_000, plateau: int = 20_000) -> np.ndarray:
+    """Per-seed recovery time after a swap, averaged over the swaps in the last ``window``."""
+    period = run.swap_period
+    times = []
+    for swap in run.last_swaps(window):
+        level = run.window_mean(run.reward_per_step, swap - plateau, swap)
+        after = (run.starts >= swap) & (run.steps <= swap + period)
+        reached = run.reward_per_step[after] >= level / 2
+        ends = run.steps[after] - swap
+        first = np.where(reached.any(axis=0), ends[np.argmax(reached, axis=0)], period)
+        times.append(np.where(level > 0, first, period))
+    if not times:
+        return np.full(run.reward_per_step.shape[1], np.nan)
+    return np.mean(times, axis=0)
+
+
+def epsilon_around_swaps(
+    run: Run, *, window: int = 400_000, plateau: int = 20_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-seed mean ε over the ``plateau`` steps before and after the last swaps."""
+    before = [np.full(run.entropy_weight.shape[1], np.nan)]
+    after = list(before)
+    for swap in run.last_swaps(window):
+        before.append(run.window_mean(run.entropy_weight, swap - plateau, swap))
+        after.append(run.window_mean(run.entropy_weight, swap, swap + plateau))
+    if len(before) > 1:
+        before, after = before[1:], after[1:]
+    return np.mean(before, axis=0), np.mean(after, axis=0)
+
+
+def bootstrap_ci(values: np.ndarray, *, samples: int = 10_000, seed: int = 0):
+    """``(mean, low, high)``: the mean over seeds and its 95% percentile-bootstrap interval."""
+    values = np.asarray(values, np.float64)
+    if not np.all(np.isfinite(values)):
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(samples, values.size), replace=True).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(values.mean()), float(low), float(high)
+
+
+def _ci(values, fmt: str) -> str:
+    mean, low, high = bootstrap_ci(values)
+    return f"{mean:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+
+
+def table(runs_: list[Run], *, window: int = 400_000, plateau: int = 20_000) -> str:
+    """A Markdown table of the result beside the replication's figures (means, 95% CIs).
+
+    ``window`` is cut to the shortest lifetime and ``plateau`` to half a swap period, so
+    that short runs give a table too (its header shows the values used).
+    """
+    window = min(window, min(int(run.steps[-1]) for run in runs_))
+    plateau = min(plateau, runs_[0].swap_period // 2)
+    lines = [
+        "| method | seeds | steps per seed | total return | (replication) "
+        f"| reward/step, last {window // 1000}k | (replication) "
+        "| recovery steps after a swap | (replication) | collapsed seeds "
+        f"| ε {plateau // 1000}k before → after a swap |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs_:
+        ref = REPLICATION.get(run.method, {})
+        if run.method == "a2c":
+            eps = f"{run.config['entropy_weight']:g} (fixed)"
+        else:
+            before, after = epsilon_around_swaps(run, window=window, plateau=plateau)
+            eps = f"{before.mean():.3f} → {after.mean():.3f}"
+        lines.append(
+            f"| {run.label} | {run.total_return.shape[1]} | {int(run.steps[-1]):,} "
+            f"| {_ci(run.total_return[-1], ',.0f')} | {ref.get('total_return', '—')} "
+            f"| {_ci(late_reward(run, window=window), '.3f')} | {ref.get('late', '—')} "
+            f"| {_ci(recovery_steps(run, window=window, plateau=plateau), ',.0f')} "
+            f"| {ref.get('recovery', '—')} "
+            f"| {int(collapsed(run, window=window).sum())} | {eps} |"
+        )
+    return "\n".join(lines)

@@ -24,6 +24,13 @@ class Run(dict):
     """A run directory's config (keys of `Config`) plus ``evals`` and ``path``."""
 
 
+def _ci(record: dict) -> float:
+    """The 95% half-width of an evaluation row; 0 where it is undefined (one task: ``None``,
+    or NaN in rows written before metric rows became strict JSON)."""
+    ci = record.get("ci95")
+    return 0.0 if ci is None or math.isnan(ci) else float(ci)
+
+
 def load_run(path: str) -> Run:
     """Reads ``config.json`` and the evaluation records of ``metrics.jsonl``."""
     try:
@@ -73,7 +80,7 @@ def summary(groups: dict[str, list[Run]]) -> list[str]:
             line = (
                 f"{name} | {label(run)} | steps {final['step']}"
                 f" | train {final['train_time_s']:.1f}s"
-                f" | final {final['metric']} {final['mean']:.4f} ± {final['ci95']:.4f}"
+                f" | final {final['metric']} {final['mean']:.4f} ± {_ci(final):.4f}"
             )
             if target is not None:
                 reach = time_to_reach(run, target)
@@ -97,7 +104,7 @@ def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
         for run in runs:
             evals = run["evals"]
             mean = [r["mean"] for r in evals]
-            ci = [0.0 if math.isnan(r["ci95"]) else r["ci95"] for r in evals]
+            ci = [_ci(r) for r in evals]
             for ax, key in zip(row, ("train_time_s", "step"), strict=True):
                 x = [r[key] for r in evals]
                 (line,) = ax.plot(x, mean, label=label(run))

@@ -7,7 +7,9 @@ compile, then times ``--chunks`` further calls, each waited for with `jax.block_
 
 * env-steps/s: environment steps of all seeds per second (what a progress bar shows);
 * per seed: the same divided by the number of seeds;
-* cost/A2C: the time per environment step relative to A2C at the same population size.
+* cost/A2C: the time per environment step relative to A2C at the same population size;
+* guard ms: the non-finite guard of the training loop (`experiments.runs.check_finite` on
+  the population state and a metric row) per chunk, and in % of the chunk's time.
 
 Settings are those of the ``paper`` preset (2x256 networks, 16-step rollouts, BMG K=7 L=9,
 MG K=15). Every CPU core is a JAX device (``--num_devices`` to change it).
@@ -35,8 +37,9 @@ def main():
     population.request_cpu_devices(args.num_devices)
 
     import jax
+    import numpy as np
 
-    from experiments import two_colors_train
+    from experiments import runs, two_colors_train
     from experiments.two_colors_config import make_config
 
     print(
@@ -46,7 +49,7 @@ def main():
     )
     print(
         f"{'method':6} {'seeds':>5} {'compile s':>9} {'env-steps/s':>12} {'per seed':>9} "
-        f"{'cost/A2C':>8}"
+        f"{'cost/A2C':>8} {'guard ms':>9}"
     )
     a2c_rate = {}
     for seeds in args.seeds:
@@ -67,13 +70,25 @@ def main():
                 states, metrics = jax.block_until_ready(chunk(states))
                 times.append(time.perf_counter() - start)
             steps = seeds * config.updates_per_row * config.env_steps_per_update
-            rate = steps / sorted(times)[len(times) // 2]
+            chunk_s = sorted(times)[len(times) // 2]
+            rate = steps / chunk_s
+            carry = (states, np.zeros(seeds))
+            record = two_colors_train.metric_row(
+                jax.device_get(metrics), env_steps=0, cumulative=np.zeros(seeds)
+            )
+            runs.check_finite(carry, record, row=1)  # compiles the state check
+            guard = []
+            for _ in range(5):
+                start = time.perf_counter()
+                runs.check_finite(carry, record, row=1)
+                guard.append(time.perf_counter() - start)
+            guard_s = sorted(guard)[2]
             if method == "a2c":
                 a2c_rate[seeds] = rate
             ratio = f"{a2c_rate[seeds] / rate:8.2f}" if seeds in a2c_rate else f"{'n/a':>8}"
             print(
                 f"{method:6} {seeds:5d} {compile_s:9.1f} {rate:12,.0f} {rate / seeds:9,.0f} "
-                f"{ratio}",
+                f"{ratio} {guard_s * 1e3:5.1f} ({100 * guard_s / chunk_s:.1f}%)",
                 flush=True,
             )
 

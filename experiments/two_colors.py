@@ -9,13 +9,15 @@ as one vmapped program, sharded over the machine's devices (every CPU core is a 
   python -m experiments.two_colors --method=a2c --preset=quick --run_dir=runs/tc/a2c
   python -m experiments.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg --out=runs/tc/fig
 
-Presets: ``paper`` (50 seeds, 6.4M steps, BMG K=7 L=9, MG K=15), ``quick`` (10 seeds,
-819,200 steps: the qualitative result in minutes), ``smoke`` (seconds, for tests). Any flag
-overrides its preset; a flag the method does not use (``--bootstrap_steps`` with
-``--method=mg``) is an error. Running again with the same flags and ``--run_dir`` resumes
-from the last checkpoint; a finished run is left as it is. A run that goes NaN or infinite
-stops with one line naming the seed, row and quantity (exit status 1), keeps its last good
-checkpoint and writes ``fault.json``, which stops later runs in that directory.
+Presets: ``paper`` (50 seeds, 6.4M steps, BMG K=7 L=9, MG K=15), ``lifetime`` (the paper's
+6.4M steps with 10 seeds: the README's figure and table), ``quick`` (10 seeds, 819,200 steps:
+each agent learns and BMG's ε moves, but too short for the paper's comparison), ``smoke``
+(seconds, for tests). Any flag overrides its preset; a flag the method does not use
+(``--bootstrap_steps`` with ``--method=mg``) is an error. Running again with the same flags
+and ``--run_dir`` resumes from the last checkpoint; a finished run is left as it is. A run
+that goes NaN or infinite stops with one line naming the seed, row and quantity (exit status
+1), keeps its last good checkpoint and writes ``fault.json``, which stops later runs in that
+directory.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def figure(runs_: list[Run], *, window: int = 400_000):
 
     swap = runs_[0].config["swap_period"]
     end = min(int(run.steps[-1]) for run in runs_)
-    start = max(0, end - window)
+    start = max(0, (end - window) // swap * swap)  # the window starts at a swap
     for ax, attr, title, methods in (
         (late, "reward_per_step", "Reward per step, last swap periods", None),
         (eps, "entropy_weight", "Meta-learned entropy weight ε", ("mg", "bmg")),
@@ -97,7 +97,7 @@ def figure(runs_: list[Run], *, window: int = 400_000):
         for t in range(-(-start // swap) * swap, end + 1, swap):
             ax.axvline(t - start, color="k", ls=":", lw=0.8)
         ax.xaxis.set_major_formatter(thousands)
-        ax.set_xlabel(f"steps after {start / 1e6:g}M (dotted: reward swaps)")
+        ax.set_xlabel(f"steps after {start:,} (dotted: reward swaps)")
         ax.set_title(title)
         ax.legend()
     late.set_ylabel("reward per step")

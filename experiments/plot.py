@@ -81,9 +81,11 @@ def figure(runs_: list[Run], *, window: int = 400_000):
     total.set_title(f"Total return ({seeds} seeds, 95% CI)")
     total.legend()
 
+    # Each run's own last ``window`` steps, from the swap that starts them: runs of different
+    # lengths (one still going) are compared at the same phase of the swap cycle.
     swap = runs_[0].config["swap_period"]
-    end = min(int(run.steps[-1]) for run in runs_)
-    start = max(0, (end - window) // swap * swap)  # the window starts at a swap
+    span = max(swap, window // swap * swap)
+    ends = {}  # each run's window start, by label
     for ax, attr, title, methods in (
         (late, "reward_per_step", "Reward per step, last swap periods", None),
         (eps, "entropy_weight", "Meta-learned entropy weight ε", ("mg", "bmg")),
@@ -91,15 +93,20 @@ def figure(runs_: list[Run], *, window: int = 400_000):
         for run in runs_:
             if methods is not None and run.method not in methods:
                 continue
+            end = int(run.steps[-1]) // swap * swap
+            start = max(0, end - span)
             keep = (run.starts >= start) & (run.steps <= end)
             values = getattr(run, attr)[keep]
+            ends[run.label] = start
             _band(ax, run.steps[keep] - start, values, COLORS.get(run.method), run.label)
-        for t in range(-(-start // swap) * swap, end + 1, swap):
-            ax.axvline(t - start, color="k", ls=":", lw=0.8)
+        for t in range(0, span + 1, swap):
+            ax.axvline(t, color="k", ls=":", lw=0.8)
         ax.xaxis.set_major_formatter(thousands)
-        ax.set_xlabel(f"steps after {start:,} (dotted: reward swaps)")
         ax.set_title(title)
         ax.legend()
+    windows = ", ".join(f"{label} {start / 1e6:g}M" for label, start in ends.items())
+    for ax in (late, eps):
+        ax.set_xlabel(f"steps after {windows} (dotted: swaps)")
     late.set_ylabel("reward per step")
     eps.set_ylabel("ε")
     return fig

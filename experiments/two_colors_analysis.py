@@ -147,19 +147,21 @@ def _ci(values, fmt: str) -> str:
 def table(runs_: list[Run], *, window: int = 400_000, plateau: int = 20_000) -> str:
     """A Markdown table of the result beside the replication's figures (means, 95% CIs).
 
-    ``window`` is cut to the shortest lifetime and ``plateau`` to half a swap period, so
-    that short runs give a table too (its header shows the values used).
+    Each run's figures are over its own last ``window`` steps (a run that is still going is
+    measured where it is; its steps per seed say how far), cut to its lifetime; ``plateau`` is
+    cut to half a swap period, so that short runs give a table too.
     """
-    window = min(window, min(int(run.steps[-1]) for run in runs_))
     plateau = min(plateau, runs_[0].swap_period // 2)
     lines = [
         "| method | seeds | steps per seed | total return | (replication) "
-        f"| reward/step, last {window // 1000}k | (replication) "
+        f"| reward/step, last {window / 1000:g}k | (replication) "
         "| recovery steps after a swap | (replication) | collapsed seeds "
         f"| ε {plateau // 1000}k before → after a swap |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    nominal = window
     for run in runs_:
+        window = min(nominal, int(run.steps[-1]))
         ref = REPLICATION.get(run.method, {})
         if run.method == "a2c":
             eps = f"{run.config['entropy_weight']:g} (fixed)"

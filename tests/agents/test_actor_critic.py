@@ -132,3 +132,51 @@ def test_matching_by_name(name, match_on):
 def test_unknown_matching_raises():
     with pytest.raises(ValueError, match="matching must be"):
         actor_critic.matching("cosine")
+
+
+def test_td0_losses_hand_values():
+    nets, rollout, gamma = _linear_nets(), _rollout(), 0.9
+    pg, value_loss, _ = actor_critic.losses(
+        nets, PARAMS, rollout, discount=gamma, value_target="td0"
+    )
+    v = np.array([0.2, 0.4, 0.6])
+    adv = np.array([1.0 + gamma * v[1] - v[0], -0.5 + gamma * v[2] - v[1]])
+    logits = np.array([[0.5, -0.5], [0.0, 1.0]])
+    log_pi = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(
+        pg, -np.mean([log_pi[0, 0] * adv[0], log_pi[1, 1] * adv[1]]), rtol=1e-6
+    )
+    np.testing.assert_allclose(value_loss, 0.5 * np.mean(adv**2), rtol=1e-6)
+    # Only v(s_0), v(s_1) are predictions; v(s_1), v(s_2) inside the targets get no gradient.
+    grads = jax.grad(
+        lambda p: actor_critic.losses(nets, p, rollout, discount=gamma, value_target="td0")[1]
+    )(PARAMS)
+    np.testing.assert_allclose(grads["v"], np.array([[1.0, 0.0], [0.0, 1.0]]).T @ -adv / 2)
+
+
+@pytest.mark.parametrize("name", ["kl", "kl_v"])
+def test_summed_matching_is_the_number_of_states_times_the_mean(name):
+    key1, key2 = jax.random.split(jax.random.PRNGKey(3))
+    target = bmg.matching.PolicyAndValue(jax.random.normal(key1, (16, 4)), jnp.ones(16))
+    pred = bmg.matching.PolicyAndValue(jax.random.normal(key2, (16, 4)), jnp.zeros(16))
+    mean_fn, space = actor_critic.matching(name, reduction="mean")
+    sum_fn, _ = actor_critic.matching(name, reduction="sum")
+    assert space == "predictions"
+    assert float(mean_fn(target, pred)) > 0
+    np.testing.assert_allclose(sum_fn(target, pred), 16 * mean_fn(target, pred), rtol=1e-6)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        actor_critic.matching(name, reduction="median")
+
+
+def test_clipped_inner_optimizer_bounds_the_step():
+    config = actor_critic.ActorCriticConfig(learning_rate=0.1, max_grad_norm=1.0)
+    optimizer = actor_critic.inner_optimizer(config)
+    grads = {"w": jnp.full((3,), 10.0), "v": jnp.full((2,), -10.0)}
+    updates, _ = optimizer.update(grads, optimizer.init(grads), grads)
+    norm = np.sqrt(sum(float(jnp.sum(u**2)) for u in jax.tree.leaves(updates)))
+    np.testing.assert_allclose(norm, 0.1, rtol=1e-6)  # lr x max_grad_norm
+    small = jax.tree.map(lambda g: g / 1000, grads)  # below the threshold: plain SGD
+    updates, _ = optimizer.update(small, optimizer.init(small), small)
+    np.testing.assert_allclose(updates["w"], -0.1 * small["w"], rtol=1e-6)
+    with pytest.raises(ValueError, match="max_grad_norm must be >= 0"):
+        actor_critic.ActorCriticConfig(max_grad_norm=-1.0)

@@ -37,9 +37,11 @@ EnvReset = Callable[[jax.Array], tuple[jax.Array, Any]]
 EnvStep = Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any, jax.Array]]
 
 
-VALUE_TARGETS = ("n_step", "td0")
+VALUE_TARGETS = ("n_step", "td0", "lambda")
 """Targets of the critic and the advantages: bootstrapped returns over the whole rollout
-(``n_step``) or one-step TD targets r + γ v(s') (``td0``, as the public PyTorch replication)."""
+(``n_step``), one-step TD targets r + γ v(s') (``td0``, as the public PyTorch replication), or
+λ-returns between the two (``lambda``, with ``td_lambda``; λ = 1 is ``n_step``, λ = 0 is
+``td0``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +59,7 @@ class ActorCriticConfig:
     outer_entropy_cost: float = 0.0
     reward_history: int = 10
     value_target: str = "n_step"
+    td_lambda: float = 1.0
     max_grad_norm: float = 0.0
 
     def __post_init__(self):
@@ -64,6 +67,8 @@ class ActorCriticConfig:
             raise ValueError(
                 f"value_target must be one of {VALUE_TARGETS}, got {self.value_target!r}"
             )
+        if not 0.0 <= self.td_lambda <= 1.0:
+            raise ValueError(f"td_lambda must be in [0, 1], got {self.td_lambda}")
         if not self.max_grad_norm >= 0:
             raise ValueError(
                 f"max_grad_norm must be >= 0 (0: no clipping), got {self.max_grad_norm}"
@@ -126,13 +131,20 @@ class StepAux(NamedTuple):
 
 
 def losses(
-    nets: ActorCriticNets, params, rollout: Rollout, *, discount: float, value_target="n_step"
+    nets: ActorCriticNets,
+    params,
+    rollout: Rollout,
+    *,
+    discount: float,
+    value_target="n_step",
+    td_lambda: float = 1.0,
 ):
     """Policy-gradient, value and entropy losses of one rollout (single stream).
 
     Gradients reach ``params`` through the recomputed logits and values; returns and
     advantages are under ``stop_gradient``. ``value_target`` is ``"n_step"`` (discounted
-    returns bootstrapped from the last state's value) or ``"td0"`` (r_t + γ v(s_{t+1})).
+    returns bootstrapped from the last state's value), ``"td0"`` (r_t + γ v(s_{t+1})) or
+    ``"lambda"`` (λ-returns with λ = ``td_lambda``).
 
     Returns:
       ``(pg_loss, value_loss, entropy)`` scalars, each a mean over the T steps.
@@ -144,6 +156,8 @@ def losses(
     discount_t = jnp.full_like(rollout.r_t, discount)
     if value_target == "td0":
         returns = rollout.r_t + discount_t * v_t[1:]
+    elif value_target == "lambda":
+        returns = rlax.lambda_returns(rollout.r_t, discount_t, v_t[1:], td_lambda)
     else:
         returns = rlax.discounted_returns(rollout.r_t, discount_t, v_t[-1])
     returns = jax.lax.stop_gradient(returns)
@@ -212,7 +226,11 @@ def make_learner(
     """
     optimizer = inner_optimizer(config)
     losses_of = functools.partial(
-        losses, nets, discount=config.discount, value_target=config.value_target
+        losses,
+        nets,
+        discount=config.discount,
+        value_target=config.value_target,
+        td_lambda=config.td_lambda,
     )
 
     def inner_step(state: AgentState, meta_params):

@@ -10,14 +10,17 @@ Sources of the defaults (the README says what each choice was measured against):
   replication (the paper's appendix could not be checked; another replication uses K=3, L=5).
 * The step cost -0.04 and "only the collected object respawns": both public replications
   (unconfirmed by the paper).
-* Ours, chosen by measurement (4 seeds, 100k and 819k steps; see the README): PyTorch's
+* Ours, chosen by measurement (4 seeds, 100k to 2M steps; see the README): PyTorch's
   default initialisation (the replication's; with Haiku's, |∇θ v|² is 3.7x larger and more
-  seeds collapse), inner gradients clipped to global norm 1 (no seed collapsed, against one in
-  four without), A2C's ε = 0.1 and the meta-network's initial ε = 0.1 (at 0.01 three of four
-  A2C seeds never learn before the first swap; at 0.3 the policy stays near uniform), KL
-  summed over the target rollout's 16 states (the replication's; the mean's meta-gradient is
-  often below Adam's eps), the meta-learning rate 1e-3 (the replications' 1e-4 moved ε from
-  0.100 to 0.103 in the first 450k steps of a lifetime), and one outer objective pg − 0.01 ·
+  seeds collapse), λ-returns with λ = 0.5 and value cost 1 (the replication's one-step TD
+  targets re-learn fast after a swap but learn slowly from scratch; n-step returns the
+  opposite, and unclipped with value cost 1 they diverged), no gradient clipping (with
+  λ-returns no seed diverged; ``max_grad_norm`` is there as a safety net), A2C's ε = 0.1 and
+  the meta-network's initial ε = 0.1 (at 0.01 three of four A2C seeds never learn before
+  the first swap; at 0.3 the plateau is 0.10–0.14 per step against about 0.24), KL summed
+  over the target rollout's 16 states (the replication's; the mean's meta-gradient is often
+  below Adam's eps), the meta-learning rate 1e-3 (the replications' 1e-4 moved ε from 0.100
+  to 0.103 in the first 450k steps of a lifetime), and one outer objective pg − 0.01 ·
   entropy for both MG's meta-loss and BMG's target step.
 """
 
@@ -59,7 +62,8 @@ class TwoColorsConfig:
       rollout_length: T, environment steps per inner update.
       value_cost: weight of the value loss.
       value_target: critic targets and advantages: ``n_step`` (bootstrapped returns over the
-        rollout) or ``td0`` (one-step TD).
+        rollout), ``td0`` (one-step TD) or ``lambda`` (λ-returns, λ = ``td_lambda``).
+      td_lambda: λ of the ``lambda`` value target (1: n-step returns, 0: one-step TD).
       max_grad_norm: clip the inner gradient to this global norm (0: no clipping).
       init: initialisation of the networks: ``torch`` (PyTorch's nn.Linear default) or
         ``haiku``.
@@ -94,9 +98,10 @@ class TwoColorsConfig:
     learning_rate: float = 0.1
     discount: float = 0.99
     rollout_length: int = 16
-    value_cost: float = 0.5
-    value_target: str = "n_step"
-    max_grad_norm: float = 1.0
+    value_cost: float = 1.0
+    value_target: str = "lambda"
+    td_lambda: float = 0.5
+    max_grad_norm: float = 0.0
     init: str = "torch"
     hidden_size: int = 256
     meta_hidden_size: int = 32
@@ -159,6 +164,8 @@ class TwoColorsConfig:
                 fail(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.discount <= 1.0:
             fail(f"discount must be in [0, 1], got {self.discount}")
+        if not 0.0 <= self.td_lambda <= 1.0:
+            fail(f"td_lambda must be in [0, 1], got {self.td_lambda}")
         if self.method == "a2c":
             if self.entropy_weight < 0:
                 fail(f"entropy_weight must be >= 0, got {self.entropy_weight}")

@@ -113,6 +113,7 @@ def build(config: TwoColorsConfig) -> Program:
         outer_entropy_cost=config.outer_entropy_cost,
         reward_history=config.reward_history,
         value_target=config.value_target,
+        td_lambda=config.td_lambda,
         max_grad_norm=config.max_grad_norm,
     )
 

@@ -154,6 +154,28 @@ def test_td0_losses_hand_values():
     np.testing.assert_allclose(grads["v"], np.array([[1.0, 0.0], [0.0, 1.0]]).T @ -adv / 2)
 
 
+def test_lambda_returns_hand_values_and_their_two_ends():
+    nets, rollout, gamma = _linear_nets(), _rollout(), 0.9
+
+    def value_loss(value_target, td_lambda=1.0):
+        return actor_critic.losses(
+            nets, PARAMS, rollout, discount=gamma, value_target=value_target, td_lambda=td_lambda
+        )[1]
+
+    # λ = 0 is one-step TD and λ = 1 the n-step return bootstrapped from the last state.
+    np.testing.assert_allclose(value_loss("lambda", 0.0), value_loss("td0"), rtol=1e-6)
+    np.testing.assert_allclose(value_loss("lambda", 1.0), value_loss("n_step"), rtol=1e-6)
+    # By hand at λ = 0.5: G_1 = r_1 + γ v_2, G_0 = r_0 + γ ((1 − λ) v_1 + λ G_1).
+    v, r, lam = np.array([0.2, 0.4, 0.6]), np.array([1.0, -0.5]), 0.5
+    g1 = r[1] + gamma * v[2]
+    g0 = r[0] + gamma * ((1 - lam) * v[1] + lam * g1)
+    expected = 0.5 * np.mean((np.array([g0, g1]) - v[:2]) ** 2)
+    np.testing.assert_allclose(value_loss("lambda", lam), expected, rtol=1e-6)
+    assert not np.isclose(expected, float(value_loss("td0")))
+    with pytest.raises(ValueError, match="td_lambda must be in"):
+        actor_critic.ActorCriticConfig(value_target="lambda", td_lambda=1.5)
+
+
 @pytest.mark.parametrize("name", ["kl", "kl_v"])
 def test_summed_matching_is_the_number_of_states_times_the_mean(name):
     key1, key2 = jax.random.split(jax.random.PRNGKey(3))

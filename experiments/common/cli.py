@@ -190,11 +190,15 @@ def parse_field(config_cls: type, name: str, text: str, choices: Mapping | None 
     hints = typing.get_type_hints(config_cls)
     if name not in {f.name for f in dataclasses.fields(config_cls)}:
         raise UsageError(f"unknown setting {name!r}")
-    parser = field_parser(hints[name], (choices or {}).get(name))
+    allowed = (choices or {}).get(name)
+    parser = field_parser(hints[name], allowed)
     try:
         return parser.parse(text)
-    except (ValueError, TypeError) as e:
-        raise UsageError(f"{name}={text}: {one_line(e)}") from None
+    except (ValueError, TypeError):
+        if allowed is not None:
+            raise UsageError(f"{name} must be one of {', '.join(allowed)}, got {text!r}") from None
+        wanted = getattr(parser, "syntactic_help", "") or "true or false"
+        raise UsageError(f"{name} needs {wanted}, got {text!r}") from None
 
 
 class ConfigFlags:
@@ -279,7 +283,7 @@ class Cli:
             if name not in docs:
                 raise TypeError(f"{config_cls.__name__}.{name} has no entry under Attributes:")
             help_text = docs[name]
-            if name not in defaults and field.default is not dataclasses.MISSING:
+            if name not in defaults and field.default not in (dataclasses.MISSING, None):
                 shown = field.default
                 if isinstance(shown, tuple):
                     shown = ",".join(map(str, shown))

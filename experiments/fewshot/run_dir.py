@@ -74,30 +74,35 @@ def restore(checkpoint: Checkpoint, template):
     return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in saved])
 
 
-def resume_or_start(config: Config, run_dir: str) -> bool:
-    """Checks a stored run against ``config``; returns whether there is a checkpoint.
-
-    ``config.json`` is written only if it is missing or differs (only ``meta_steps`` may
-    differ when there is a checkpoint), so reopening a finished run writes nothing.
+def check_stored(config: Config, run_dir: str) -> bool:
+    """Checks a stored run against ``config`` (writing nothing); returns whether there is a
+    checkpoint to resume.
 
     Raises:
       runs.RunDirError: if the stored config is unreadable, or the checkpoint's run has
-        other settings.
+        other settings (only ``meta_steps`` may differ).
     """
     config_path = Path(run_dir) / "config.json"
     has_checkpoint = os.path.exists(os.path.join(run_dir, "checkpoint.npz"))
-    current = config_json(config)
-    stored = runs.read_json(config_path, "a run's config") if config_path.exists() else None
-    if has_checkpoint and stored is not None:
+    if has_checkpoint and config_path.exists():
+        stored = runs.read_json(config_path, "a run's config")
+        current = config_json(config)
         changed = sorted(k for k in current if k != "meta_steps" and stored.get(k) != current[k])
         if changed:
             raise runs.RunDirError(
                 f"{run_dir} holds a run with different settings ({', '.join(changed)}); only "
                 "meta_steps may change on resume: use a new --run_dir"
             )
-    if stored != current:
-        runs.atomic_write_bytes(config_path, json.dumps(current, indent=2).encode())
     return has_checkpoint
+
+
+def write_config(config: Config, run_dir: str) -> None:
+    """Writes ``config.json`` unless it already holds ``config`` (so a finished run is not
+    rewritten)."""
+    config_path = Path(run_dir) / "config.json"
+    current = config_json(config)
+    if not config_path.exists() or runs.read_json(config_path, "a run's config") != current:
+        runs.atomic_write_bytes(config_path, json.dumps(current, indent=2).encode())
 
 
 def truncate_metrics(path: str, step: int) -> None:

@@ -274,15 +274,16 @@ def _result(record: dict[str, Any]) -> str:
 def _run(config: Config, run_dir: str, log: Callable[[str], None]):
     path = Path(run_dir)
     runs.check_no_fault(path)  # a run that diverged stays stopped
-    resume = run_dir_lib.resume_or_start(config, run_dir)
+    resume = run_dir_lib.check_stored(config, run_dir)
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")
-    # Read before anything is compiled, so a damaged run directory fails at once.
+    # Read before anything is written or compiled, so a damaged run directory fails at once.
     saved = run_dir_lib.read_checkpoint(ckpt_path) if resume else None
     if saved is not None and saved.step >= config.meta_steps:  # finished: nothing is written
         return run_dir_lib.read_metrics(run_dir, "eval")
     runs.require_writable(path, ("metrics.jsonl",))
-    task = build_task(config)
+    task = build_task(config)  # reads the data: a bad --data_dir fails before any write
+    run_dir_lib.write_config(config, run_dir)
     programs = compile_programs(config, task)
     chunk, evaluate = programs.chunk, programs.evaluate
     keys = _keys(config)

@@ -10,4 +10,3 @@ jax.config.update("jax_num_cpu_devices", 2)
 def maybe_jit(request):
     """Runs a test once with ``jax.jit`` and once without."""
     return jax.jit if request.param == "jit" else (lambda f, **_: f)
-

@@ -14,108 +14,70 @@ environments and the seeds and sharded over the CPU cores.
 Presets: ``paper`` (3 seeds, 10M frames), ``quick`` (2 seeds, 1M frames), ``smoke`` (a second,
 for tests). Any flag overrides its preset; a BMG flag with ``--method=stacx`` is an error.
 Running again with the same flags and ``--run_dir`` resumes from the last checkpoint; a
-finished run is left as it is. The whole ablation grid: ``python -m experiments.atari_sweep``.
-The flags live in this module's own ``FLAGS`` (not absl's global ones).
+finished run is left as it is (nothing is written). The whole ablation grid:
+``python -m experiments.atari_sweep``. Bad flags or settings are one line on stderr with exit
+status 2; a run directory that cannot be used, or a run that went NaN, one line with status
+1. The flags live in this module's own ``FLAGS`` (not absl's global ones).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import sys
 from collections.abc import Sequence
 
-from absl import flags
+from experiments.atari_config import CHOICES, PRESETS, AtariConfig, make_config
+from experiments.common import cli
 
-from experiments import runs
-from experiments.atari_config import (
-    GAMES,
-    MATCHINGS,
-    METHODS,
-    PRESETS,
-    TARGET_OPTIMIZERS,
-    AtariConfig,
-    make_config,
+CLI = cli.Cli("experiments.atari", __doc__)
+FLAGS = CLI.flags
+CLI.enum("preset", "quick", PRESETS, "Named preset the flags override.")
+CLI.string("run_dir", None, "Run directory (config, metrics, checkpoints).")
+CLI.integer(
+    "num_devices",
+    None,
+    "CPU devices to split the seeds over (default: one per core).",
+    lower_bound=1,
 )
-
-FLAGS = flags.FlagValues()
-_IN = dict(flag_values=FLAGS)
-
-flags.DEFINE_enum("env", None, GAMES, "The MinAtar game (default: the preset's, breakout).", **_IN)
-flags.DEFINE_enum("method", "bmg", METHODS, "stacx (meta-gradients) or bmg.", **_IN)
-flags.DEFINE_enum(
-    "target_optimizer", None, TARGET_OPTIMIZERS, "BMG's target step optimizer (bmg).", **_IN
-)
-flags.DEFINE_enum("matching", None, MATCHINGS, "BMG matching: l2, kl or kl_v (bmg).", **_IN)
-flags.DEFINE_enum("preset", "quick", PRESETS, "Named preset the flags override.", **_IN)
-flags.DEFINE_string("run_dir", None, "Run directory (config, metrics, checkpoints).", **_IN)
-flags.DEFINE_integer(
-    "num_devices", None, "CPU devices to split the seeds over (default: one per core).", **_IN
-)
-flags.DEFINE_bool("quiet", False, "No progress bar.", **_IN)
-
-_HELP = {
-    "seeds": "Population size (seeds run as one program).",
-    "seed": "Base seed; member i uses fold_in(PRNGKey(seed), i).",
-    "total_frames": "Frames (= environment steps) per seed.",
-    "bootstrap_steps": "L: how far ahead the BMG target is (bmg).",
-    "num_inner_steps": "K: inner steps backpropagated through.",
-    "learned": "Comma-separated meta-learned hyperparameters (the mask).",
-}
-_OVERRIDES = [
-    f.name
-    for f in dataclasses.fields(AtariConfig)
-    if f.name not in ("env", "method", "target_optimizer", "matching")
-]
-for _name in _OVERRIDES:
-    _field = next(f for f in dataclasses.fields(AtariConfig) if f.name == _name)
-    _define = {"int": flags.DEFINE_integer, "float": flags.DEFINE_float}.get(
-        _field.type, flags.DEFINE_string
-    )
-    _define(
-        _name,
-        None,
-        _HELP.get(_name, f"Override of the preset's {_name}.")
-        + f" (default {_field.default!r} unless the preset sets it)",
-        **_IN,
-    )
+CLI.boolean("quiet", False, "No progress bar.")
+_CONFIG = CLI.config_flags(AtariConfig, choices=CHOICES, defaults={"method": "bmg"})
 
 
-def config_from_flags(values: flags.FlagValues = FLAGS) -> AtariConfig:
-    """The config named by the flags: the preset's values, then every flag that was set."""
-    names = [*_OVERRIDES, "env", "target_optimizer", "matching"]
-    overrides = {name: values[name].value for name in names if values[name].value is not None}
-    return make_config(preset=values.preset, method=values.method, **overrides)
+def config_from_flags() -> AtariConfig:
+    """The config named by the flags (of the last `main`): the preset's values, then every
+    flag that was set.
+
+    Raises:
+      ConfigError: an invalid value or combination (a usage error).
+    """
+    overrides = _CONFIG.given(exclude=["method"])
+    return make_config(preset=FLAGS.preset, method=FLAGS.method, **overrides)
 
 
 def main(argv: Sequence[str]) -> list[dict]:
     """Parses ``argv`` (program name first) into flags, then trains into ``--run_dir``.
 
     Raises:
-      flags.Error: unknown flags or values, stray arguments.
-      ValueError: an invalid setting or combination (e.g. ``--matching`` with stacx).
-      runs.RunDirError: ``--run_dir`` missing, or holding another config.
+      cli.UsageError, ConfigError: bad flags, stray arguments, an invalid setting or
+        combination (e.g. ``--matching`` with stacx); nothing is written.
+      runs.RunDirError: ``--run_dir`` cannot be used (a file, read-only, corrupt files, or
+        holding another config).
       runs.NonFiniteError: the run went NaN or infinite (now, or earlier in ``--run_dir``).
 
     Returns:
       All metric rows of the run.
     """
-    FLAGS.unparse_flags()
-    extra = FLAGS(list(argv))
-    if len(extra) > 1:
-        raise flags.Error(f"unexpected arguments: {extra[1:]}")
-    if not FLAGS.run_dir:
-        raise runs.RunDirError("--run_dir is required (where the config, metrics, checkpoints go)")
+    CLI.parse(argv)
+    run_dir = CLI.required(FLAGS["run_dir"], "where the config, metrics, checkpoints go")
     config = config_from_flags()
     from experiments import population
 
     population.request_cpu_devices(FLAGS.num_devices)
-    rows = run(config, FLAGS.run_dir, quiet=FLAGS.quiet)
+    rows = run(config, run_dir, quiet=FLAGS.quiet)
     returns = [r for r in rows[-1]["episode_return"] if r is not None]
     mean = f"{sum(returns) / len(returns):.2f}" if returns else "n/a"
     print(
         f"{config.env} {describe(config)}: {rows[-1]['frames']:,} frames x {config.seeds} "
-        f"seeds; mean episode return of the last row {mean}; metrics in {FLAGS.run_dir}"
+        f"seeds; mean episode return of the last row {mean}; metrics in {run_dir}"
     )
     return rows
 
@@ -144,18 +106,5 @@ def run(config: AtariConfig, run_dir: str, *, quiet: bool = False) -> list[dict]
             bar.close()
 
 
-def _cli():
-    if any(a in ("--help", "-h", "--helpfull") for a in sys.argv[1:]):
-        print(__doc__)
-        print(FLAGS.module_help(__name__) or FLAGS.get_help())
-        return
-    try:
-        main(sys.argv)
-    except (flags.Error, ValueError) as e:  # RunDirError is a ValueError
-        sys.exit(f"error: {e}\n(see python -m experiments.atari --help)")
-    except runs.NonFiniteError as e:  # the run diverged: one line, no traceback, status 1
-        sys.exit(f"error: {e}")
-
-
 if __name__ == "__main__":
-    _cli()
+    CLI.run(main)

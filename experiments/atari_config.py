@@ -17,13 +17,28 @@ from __future__ import annotations
 import dataclasses
 
 from agents.stacx import HYPER_NAMES, StacxConfig
-from experiments.config_checks import check_counts_and_seed
+from experiments.config_checks import (
+    ConfigError,
+    check_choices,
+    check_counts_and_seed,
+    check_finite,
+    check_interval,
+    check_non_negative,
+    check_positive,
+)
 
 METHODS = ("stacx", "bmg")
 GAMES = ("breakout", "asterix", "freeway", "space_invaders", "seaquest")
 MATCHINGS = ("l2", "kl", "kl_v")
 TARGET_OPTIMIZERS = ("sgd", "rmsprop")
 PRESETS = ("paper", "quick", "smoke")
+CHOICES = {
+    "env": GAMES,
+    "method": METHODS,
+    "matching": MATCHINGS,
+    "target_optimizer": TARGET_OPTIMIZERS,
+}
+"""The allowed values of the config's choice fields (flags take them as enums)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,18 +59,25 @@ class AtariConfig:
         normalised ones need rates of different scales); 0.1 is the SGD default.
       matching: ``l2`` (parameters), ``kl`` (main-head policies) or ``kl_v`` (KL + values).
       value_match_weight: weight of the value term of ``kl_v``.
-      num_envs, rollout_length: B environments per seed and T steps per rollout.
-      learning_rate, rmsprop_decay, rmsprop_eps: the inner RMSProp (eps inside the sqrt).
-      channels, hidden_size: the MinAtar torso (3x3 conv channels, hidden layer).
+      num_envs: B, environments per seed.
+      rollout_length: T, environment steps per rollout.
+      learning_rate: learning rate of the inner RMSProp.
+      rmsprop_decay: decay of the inner RMSProp's mean squared gradient, in [0, 1).
+      rmsprop_eps: eps of the inner RMSProp (inside the square root, so it is differentiable).
+      channels: 3x3 conv channels of the MinAtar torso.
+      hidden_size: width of the MinAtar torso's hidden layer.
       num_heads: main head + auxiliary heads.
       learned: comma-separated hyperparameters that are meta-learned (the mask); from
         discount, lambda_, policy_cost, value_cost, entropy_cost.
-      meta_learning_rate, meta_eps: the Adam meta-optimizer. Meta-gradients of the
-        hyperparameters are ~1e-5..1e-4 per element, so a larger eps would make Adam
-        scale-dependent (and BMG's (SGD, L2, L=1) corner a different meta-learning rate
-        than STACX rather than the same run).
-      outer_discount, outer_lambda, outer_value_cost, outer_entropy_cost: the fixed
-        hyperparameters of the outer loss (STACX's meta-loss, BMG's target step).
+      meta_learning_rate: learning rate of the Adam meta-optimizer.
+      meta_eps: eps of the Adam meta-optimizer. Meta-gradients of the hyperparameters are
+        ~1e-5..1e-4 per element, so a larger eps would make Adam scale-dependent (and BMG's
+        (SGD, L2, L=1) corner a different meta-learning rate than STACX rather than the same
+        run).
+      outer_discount: γ of the outer loss (STACX's meta-loss, BMG's target step), fixed.
+      outer_lambda: V-trace λ of the outer loss, fixed.
+      outer_value_cost: weight of the value loss in the outer loss, fixed.
+      outer_entropy_cost: weight of the entropy bonus in the outer loss, fixed.
       log_every: frames per seed between two metric rows.
       checkpoint_every: metric rows between two checkpoints.
       seed_group: seeds vmapped together on a device (a performance setting).
@@ -93,16 +115,10 @@ class AtariConfig:
 
     def __post_init__(self):
         def fail(message):
-            raise ValueError(f"invalid MinAtar config: {message}")
+            raise ConfigError(f"invalid MinAtar config: {message}")
 
-        for name, choices in (
-            ("env", GAMES),
-            ("method", METHODS),
-            ("matching", MATCHINGS),
-            ("target_optimizer", TARGET_OPTIMIZERS),
-        ):
-            if getattr(self, name) not in choices:
-                fail(f"{name} must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
+        check_choices(self, CHOICES, fail)
+        check_finite(self, fail)
         check_counts_and_seed(
             self,
             (
@@ -121,11 +137,22 @@ class AtariConfig:
             ),
             fail,
         )
-        for name in ("target_learning_rate", "meta_learning_rate", "meta_eps"):
-            if not getattr(self, name) > 0:
-                fail(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.value_match_weight < 0:
-            fail(f"value_match_weight must be >= 0, got {self.value_match_weight}")
+        check_positive(
+            self,
+            (
+                "target_learning_rate",
+                "learning_rate",
+                "rmsprop_eps",
+                "meta_learning_rate",
+                "meta_eps",
+            ),
+            fail,
+        )
+        check_non_negative(
+            self, ("value_match_weight", "outer_value_cost", "outer_entropy_cost"), fail
+        )
+        check_interval(self, ("rmsprop_decay",), 0.0, 1.0, fail, closed="left")
+        check_interval(self, ("outer_discount", "outer_lambda"), 0.0, 1.0, fail)
         try:
             self.agent_config()
         except ValueError as e:
@@ -201,19 +228,19 @@ def make_config(*, preset: str, method: str, **overrides) -> AtariConfig:
     """The config of ``preset`` for ``method`` with ``overrides`` on top.
 
     Raises:
-      ValueError: for an unknown preset, method or setting, a BMG setting with
+      ConfigError: for an unknown preset, method or setting, a BMG setting with
         ``method="stacx"``, or an invalid value.
     """
     if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
     if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     names = {f.name for f in dataclasses.fields(AtariConfig)}
     for name in overrides:
         if name not in names:
-            raise ValueError(f"unknown MinAtar setting {name!r}")
+            raise ConfigError(f"unknown MinAtar setting {name!r}")
         if method == "stacx" and name in BMG_ONLY_FIELDS:
-            raise ValueError(f"{name} applies to --method=bmg only, not to stacx")
+            raise ConfigError(f"{name} applies to --method=bmg only, not to stacx")
     values = {**PRESET_VALUES[preset], **overrides, "method": method}
     if values.get("target_optimizer") == "rmsprop" and "target_learning_rate" not in values:
         values["target_learning_rate"] = values.get("learning_rate", AtariConfig.learning_rate)

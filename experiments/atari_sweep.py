@@ -9,21 +9,21 @@ Runs already complete are skipped, unfinished ones resume from their checkpoint,
 command continues an interrupted sweep. The order is by game, STACX first, then the BMG
 configurations; ``--dry_run`` lists the runs and their state without training. Flags of
 `experiments.atari` that are not BMG-specific (``--seeds``, ``--total_frames``, ...) pass
-through to every run with ``--set=name=value,...``.
+through to every run with ``--set=name=value,...``. Every setting of every run is checked
+before anything trains: bad flags or settings are one line on stderr with exit status 2; a
+``--root`` or run directory that cannot be used, one line with status 1.
 """
 
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from absl import flags
 
 from experiments import runs
 from experiments.atari_config import (
     BMG_ONLY_FIELDS,
+    CHOICES,
     GAMES,
     MATCHINGS,
     PRESETS,
@@ -31,29 +31,42 @@ from experiments.atari_config import (
     AtariConfig,
     make_config,
 )
+from experiments.common import cli
 
-FLAGS = flags.FlagValues()
-_IN = dict(flag_values=FLAGS)
-flags.DEFINE_string("root", None, "Folder of the sweep's run directories.", **_IN)
-flags.DEFINE_list("games", ["breakout", "space_invaders"], f"Games, from {GAMES}.", **_IN)
-flags.DEFINE_list("target_optimizers", list(TARGET_OPTIMIZERS), "BMG target optimizers.", **_IN)
-flags.DEFINE_list("matchings", list(MATCHINGS), "BMG matching functions.", **_IN)
-flags.DEFINE_list("bootstrap_steps", ["1", "2", "4"], "BMG bootstrap steps L.", **_IN)
-flags.DEFINE_enum("preset", "quick", PRESETS, "Preset of every run.", **_IN)
-flags.DEFINE_list("set", [], "Overrides for every run: name=value,name=value.", **_IN)
-flags.DEFINE_bool("dry_run", False, "List the runs and their state; train nothing.", **_IN)
-flags.DEFINE_bool("quiet", False, "No progress bars.", **_IN)
+CLI = cli.Cli("experiments.atari_sweep", __doc__)
+FLAGS = CLI.flags
+CLI.string("root", None, "Folder of the sweep's run directories.")
+CLI.string_list("games", ["breakout", "space_invaders"], f"Games, from {', '.join(GAMES)}.")
+CLI.string_list("target_optimizers", list(TARGET_OPTIMIZERS), "BMG target optimizers.")
+CLI.string_list("matchings", list(MATCHINGS), "BMG matching functions.")
+CLI.string_list("bootstrap_steps", ["1", "2", "4"], "BMG bootstrap steps L.")
+CLI.enum("preset", "quick", PRESETS, "Preset of every run.")
+CLI.string_list("set", [], "Overrides for every run: name=value,name=value.")
+CLI.boolean("dry_run", False, "List the runs and their state; train nothing.")
+CLI.boolean("quiet", False, "No progress bars.")
+
+_DECIDED_BY_THE_SWEEP = ("env", "method", "target_optimizer", "matching", "bootstrap_steps")
 
 
-def _parse_value(name: str, text: str):
-    field = next((f for f in AtariConfig.__dataclass_fields__.values() if f.name == name), None)
-    if field is None:
-        raise ValueError(f"--set: unknown setting {name!r}")
-    kind = {"int": int, "float": float}.get(field.type, str)
-    try:
-        return kind(text)
-    except ValueError as e:
-        raise ValueError(f"--set: {name} needs a {kind.__name__}, got {text!r}") from e
+def overrides_from(items: Sequence[str]) -> dict:
+    """``--set``'s ``name=value`` items as settings, each parsed as its flag would be.
+
+    Raises:
+      cli.UsageError: an item that is not ``name=value``, an unknown setting, a value of the
+        wrong type, or a setting the sweep decides itself.
+    """
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise cli.UsageError(f"--set takes name=value items, got {item!r}")
+        if name in _DECIDED_BY_THE_SWEEP:
+            raise cli.UsageError(f"--set={name}=... is decided by the sweep; use its own flag")
+        try:
+            overrides[name] = cli.parse_field(AtariConfig, name, value, CHOICES)
+        except cli.UsageError as e:
+            raise cli.UsageError(f"--set: {e}") from None
+    return overrides
 
 
 def grid(
@@ -93,38 +106,37 @@ def grid(
 
 
 def status(run_dir: Path, config: AtariConfig) -> str:
-    """``"complete"``, ``"partial (n/N rows)"``, ``"new"``; or raises `runs.RunDirError` if
-    the directory holds another config."""
-    if not (run_dir / runs.CONFIG).exists():
+    """``"complete"``, ``"partial (n/N rows)"``, ``"new"``; reads and writes nothing else.
+
+    Raises:
+      runs.RunDirError: if ``run_dir`` is a file, holds another config, or its files are
+        unreadable.
+    """
+    if not runs.check_config(run_dir, config):
         return "new"
-    runs.prepare(run_dir, config)  # raises on a different config
-    rows = len(runs.read_metrics(run_dir))
+    rows = len(runs.read_metrics(run_dir)) if (run_dir / runs.METRICS).exists() else 0
     if rows >= config.num_rows:
         return "complete"
     return f"partial ({rows}/{config.num_rows} rows)"
 
 
 def main(argv: Sequence[str]) -> list[str]:
-    """Runs (or lists) the sweep; returns the names of the runs trained by this call."""
-    FLAGS.unparse_flags()
-    extra = FLAGS(list(argv))
-    if len(extra) > 1:
-        raise flags.Error(f"unexpected arguments: {extra[1:]}")
-    if not FLAGS.root:
-        raise runs.RunDirError("--root is required (the folder of the sweep's run directories)")
-    overrides = {}
-    for item in FLAGS.set:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set takes name=value items, got {item!r}")
-        overrides[name] = _parse_value(name, value)
-    for name in ("env", "method", "target_optimizer", "matching", "bootstrap_steps"):
-        if name in overrides:
-            raise ValueError(f"--set={name}=... is decided by the sweep; use its own flag")
+    """Runs (or lists) the sweep; returns the names of the runs trained by this call.
+
+    Raises:
+      cli.UsageError, ConfigError: bad flags or settings (checked for every run first).
+      runs.RunDirError: a ``--root`` or run directory that cannot be used.
+      runs.NonFiniteError: a run went NaN or infinite.
+    """
+    CLI.parse(argv)
+    root = Path(CLI.required(FLAGS["root"], "the folder of the sweep's run directories"))
+    overrides = overrides_from(FLAGS.set)
     try:
         steps = [int(s) for s in FLAGS.bootstrap_steps]
-    except ValueError as e:
-        raise ValueError(f"--bootstrap_steps takes integers, got {FLAGS.bootstrap_steps}") from e
+    except ValueError:
+        raise cli.UsageError(
+            f"--bootstrap_steps takes integers, got {','.join(FLAGS.bootstrap_steps)}"
+        ) from None
     plan = grid(
         games=FLAGS.games,
         target_optimizers=FLAGS.target_optimizers,
@@ -133,7 +145,8 @@ def main(argv: Sequence[str]) -> list[str]:
         preset=FLAGS.preset,
         overrides=overrides,
     )
-    root = Path(FLAGS.root)
+    if root.exists() and not root.is_dir():
+        raise runs.RunDirError(f"--root={root} is a file, not a folder of run directories")
     states = [(name, config, status(root / name, config)) for name, config in plan]
     todo = [(name, config) for name, config, state in states if state != "complete"]
     print(f"{len(plan)} runs, {len(plan) - len(todo)} complete, {len(todo)} to run", flush=True)
@@ -150,16 +163,5 @@ def main(argv: Sequence[str]) -> list[str]:
     return [name for name, _ in todo]
 
 
-def _cli():
-    if any(a in ("--help", "-h", "--helpfull") for a in sys.argv[1:]):
-        print(__doc__)
-        print(FLAGS.module_help(__name__) or FLAGS.get_help())
-        return
-    try:
-        main(sys.argv)
-    except (flags.Error, ValueError) as e:
-        sys.exit(f"error: {e}\n(see python -m experiments.atari_sweep --help)")
-
-
 if __name__ == "__main__":
-    _cli()
+    CLI.run(main)

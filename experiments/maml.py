@@ -7,77 +7,47 @@ Examples::
     python -m experiments.maml --task=omniglot --data_dir=path/to/omniglot --run_dir=runs/omni
 
 The preset (``paper``, ``quick``, ``smoke``) gives a complete `Config` for the task; flags
-that are set override it. ``--run_dir`` is required; rerunning with the same directory
-resumes from its checkpoint. The flags live in this module's own ``FLAGS`` (not absl's
-global one), so that other experiments can define flags of the same names.
+that are set override it (every field of `Config` is a flag). ``--run_dir`` is required;
+rerunning with the same directory resumes from its checkpoint, and a finished run is left as
+it is (nothing is written). Bad flags or settings are one line on stderr with exit status 2;
+a run directory or data directory that cannot be used, or a run that went NaN, one line with
+status 1. The flags live in this module's own ``FLAGS`` (not absl's global one), so that
+other experiments can define flags of the same names.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from absl import flags
-
-from experiments import runs
+from experiments.common import cli
 from experiments.fewshot import config as config_lib
 from experiments.fewshot.episodes import DataError
 
-FLAGS = flags.FlagValues()
-
-_STR = dict(flag_values=FLAGS)
-flags.DEFINE_enum("task", None, config_lib.TASKS, "Few-shot task family.", **_STR)
-flags.DEFINE_enum("method", "maml", config_lib.METHODS, "Meta-learning method.", **_STR)
-flags.DEFINE_enum("preset", "quick", config_lib.PRESETS, "Named configuration.", **_STR)
-flags.DEFINE_string(
-    "run_dir", None, "Run directory (required): config, metrics, checkpoints.", **_STR
+CLI = cli.Cli("experiments.maml", __doc__)
+FLAGS = CLI.flags
+CLI.enum("preset", "quick", config_lib.PRESETS, "Named configuration.")
+CLI.string("run_dir", None, "Run directory (required): config, metrics, checkpoints.")
+_CONFIG = CLI.config_flags(
+    config_lib.Config, choices=config_lib.CHOICES, defaults={"method": "maml"}
 )
-flags.DEFINE_string("data_dir", None, "Dataset directory (omniglot, miniimagenet).", **_STR)
-flags.DEFINE_integer("ways", None, "N classes per episode.", **_STR)
-flags.DEFINE_integer("shots", None, "K support examples per class (points for sinusoid).", **_STR)
-flags.DEFINE_integer("queries", None, "Query examples per class (points for sinusoid).", **_STR)
-flags.DEFINE_integer("num_inner_steps", None, "K: inner steps backpropagated through.", **_STR)
-flags.DEFINE_integer("eval_inner_steps", None, "Inner steps on meta-test tasks.", **_STR)
-flags.DEFINE_integer("bootstrap_steps", None, "L (BMG only).", **_STR)
-flags.DEFINE_enum("matching", None, ("kl", "mse", "l2"), "BMG matching function.", **_STR)
-flags.DEFINE_float("target_lr", None, "BMG target step's SGD rate.", **_STR)
-flags.DEFINE_bool("first_order", None, "Stop gradients through inner gradients.", **_STR)
-flags.DEFINE_bool("learn_inner_lr", None, "Meta-learn per-parameter inner rates.", **_STR)
-flags.DEFINE_float("inner_lr", None, "Inner SGD learning rate.", **_STR)
-flags.DEFINE_float("meta_lr", None, "Adam learning rate of the meta-parameters.", **_STR)
-flags.DEFINE_integer("meta_batch_size", None, "Tasks per meta-step.", **_STR)
-flags.DEFINE_integer("meta_steps", None, "Total meta-steps.", **_STR)
-flags.DEFINE_integer("chunk_size", None, "Meta-steps per jitted call.", **_STR)
-flags.DEFINE_integer("eval_every", None, "Meta-steps between evaluations.", **_STR)
-flags.DEFINE_integer("eval_tasks", None, "Meta-test tasks per evaluation.", **_STR)
-flags.DEFINE_integer("image_size", None, "Side of resized images.", **_STR)
-flags.DEFINE_enum("eval_split", None, ("test", "val"), "mini-ImageNet held-out split.", **_STR)
-flags.DEFINE_integer("seed", None, "PRNG seed.", **_STR)
-
-_OVERRIDES = (
-    "data_dir", "ways", "shots", "queries", "num_inner_steps", "eval_inner_steps",
-    "bootstrap_steps", "matching", "target_lr", "first_order", "learn_inner_lr", "inner_lr",
-    "meta_lr", "meta_batch_size", "meta_steps", "chunk_size", "eval_every", "eval_tasks",
-    "image_size", "eval_split", "seed",
-)  # fmt: skip
 _BMG_ONLY = ("bootstrap_steps", "matching", "target_lr")
 
 
-def config_from_flags(values: flags.FlagValues) -> config_lib.Config:
+def config_from_flags() -> config_lib.Config:
     """The preset of ``--preset`` and ``--task`` with the flags that were set applied.
 
     Raises:
       ConfigError: a missing ``--task``, a BMG-only flag with ``--method=maml``, or an
         invalid resulting config.
     """
-    if values.task is None:
-        raise config_lib.ConfigError(f"--task is required: one of {config_lib.TASKS}")
-    overrides = {name: values[name].value for name in _OVERRIDES if values[name].present}
-    if values.method == "maml":
+    task = CLI.required(_CONFIG["task"], f"one of {', '.join(config_lib.TASKS)}")
+    method = FLAGS.method
+    overrides = _CONFIG.given(exclude=["task", "method"])
+    if method == "maml":
         given = [f"--{name}" for name in _BMG_ONLY if name in overrides]
         if given:
             raise config_lib.ConfigError(f"{', '.join(given)} only apply to --method=bmg")
-    return config_lib.preset(values.preset, values.task, method=values.method, **overrides)
+    return config_lib.preset(FLAGS.preset, task, method=method, **overrides)
 
 
 def main(argv: Sequence[str]):
@@ -87,32 +57,19 @@ def main(argv: Sequence[str]):
       The evaluation records of the run.
 
     Raises:
+      cli.UsageError, ConfigError: bad flags or an invalid config (nothing is written).
+      runs.RunDirError: ``--run_dir`` cannot be used (a file, read-only, corrupt files, or
+        holding another config).
+      DataError: the few-shot data is missing or too small.
       runs.NonFiniteError: the run went NaN or infinite (now, or earlier in ``--run_dir``).
     """
-    from experiments.fewshot import train  # imports JAX; keeps --help fast
+    CLI.parse(argv)
+    run_dir = CLI.required(FLAGS["run_dir"], "nothing is written elsewhere")
+    config = config_from_flags()
+    from experiments.fewshot import train  # imports JAX
 
-    FLAGS.unparse_flags()
-    extra = FLAGS(list(argv))
-    if len(extra) > 1:
-        raise flags.Error(f"unexpected arguments: {extra[1:]}")
-    if not FLAGS.run_dir:
-        raise config_lib.ConfigError("--run_dir is required (nothing is written elsewhere)")
-    config = config_from_flags(FLAGS)
-    return train.run(config, FLAGS.run_dir)
-
-
-def _cli():
-    if any(a in ("--help", "-h", "--helpfull") for a in sys.argv[1:]):
-        print(__doc__)
-        print(FLAGS.module_help(__name__) or FLAGS.get_help())
-        return
-    try:
-        main(sys.argv)
-    except (flags.Error, config_lib.ConfigError, DataError, runs.RunDirError) as e:
-        sys.exit(f"error: {e}\n(see python -m experiments.maml --help)")
-    except runs.NonFiniteError as e:  # the run diverged: one line, no traceback, status 1
-        sys.exit(f"error: {e}")
+    return train.run(config, run_dir)
 
 
 if __name__ == "__main__":
-    _cli()
+    CLI.run(main, runtime_errors=(DataError,))

@@ -22,28 +22,29 @@ table of the final scores. Give exactly one of ``--run_dirs`` and ``--atari_root
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-from absl import app, flags
 
-from experiments import runs, two_colors_analysis
+from experiments import two_colors_analysis
+from experiments.atari_config import GAMES
+from experiments.common import cli
 from experiments.two_colors_analysis import Run
 
-_RUN_DIRS = flags.DEFINE_list("run_dirs", None, "Run directories, one line each in the plot.")
-_LABELS = flags.DEFINE_list("labels", None, "Legend labels (default: each run's method).")
-_OUT = flags.DEFINE_string("out", None, "Output path without extension (.png and .pdf).")
-_ATARI_ROOT = flags.DEFINE_string(
+CLI = cli.Cli("experiments.plot", __doc__)
+_RUN_DIRS = CLI.string_list("run_dirs", None, "Run directories, one line each in the plot.")
+_LABELS = CLI.string_list("labels", None, "Legend labels (default: each run's method).")
+_OUT = CLI.string("out", None, "Output path without extension (.png and .pdf).")
+_ATARI_ROOT = CLI.string(
     "atari_root", None, "A folder searched recursively for MinAtar run directories."
 )
-_ATARI_GAME = flags.DEFINE_string(
-    "atari_game", "breakout", "The game of the MinAtar ablation's return-against-L panel."
+_ATARI_GAME = CLI.enum(
+    "atari_game", "breakout", GAMES, "The game of the MinAtar ablation's return-against-L panel."
 )
-_WINDOW = flags.DEFINE_integer(
+_WINDOW = CLI.integer(
     "window",
     400_000,
     "Steps at the end of the lifetime shown in the right panels and used "
     "for the late reward, recovery and ε figures of the table.",
+    lower_bound=1,
 )
 
 COLORS = {"a2c": "tab:gray", "mg": "tab:blue", "bmg": "tab:red"}
@@ -112,37 +113,32 @@ def figure(runs_: list[Run], *, window: int = 400_000):
     return fig
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def main(argv: list[str]) -> None:
+    """Parses ``argv`` (program name first), reads the run directories, writes the figures
+    and prints the table.
+
+    Raises:
+      cli.UsageError: bad flags (nothing is read or written).
+      runs.RunDirError: a run directory that cannot be read, or is of another experiment.
+      cli.RunError: an ``--out`` that cannot be written.
+    """
+    CLI.parse(argv)
     if bool(_RUN_DIRS.value) == bool(_ATARI_ROOT.value):
-        raise app.UsageError(
+        raise cli.UsageError(
             "give exactly one of --run_dirs (two-colors) and --atari_root (MinAtar)"
         )
-    if not _OUT.value:
-        raise app.UsageError("--out is required")
+    out = cli.check_output(CLI.required(_OUT, "the figures' path without extension"))
     if _ATARI_ROOT.value:
         from experiments import plot_atari
 
-        try:
-            print(
-                plot_atari.write_figures(
-                    _ATARI_ROOT.value, _OUT.value, game_for_L=_ATARI_GAME.value
-                )
-            )
-        except (runs.RunDirError, ValueError) as e:
-            raise app.UsageError(str(e)) from e
+        print(plot_atari.write_figures(_ATARI_ROOT.value, out, game_for_L=_ATARI_GAME.value))
         return
     labels = _LABELS.value or [None] * len(_RUN_DIRS.value)
     if len(labels) != len(_RUN_DIRS.value):
-        raise app.UsageError("--labels needs one label per run directory")
+        raise cli.UsageError("--labels needs one label per run directory")
     window = _WINDOW.value
-    try:
-        loaded = [Run(d, label) for d, label in zip(_RUN_DIRS.value, labels, strict=True)]
-    except runs.RunDirError as e:
-        raise app.UsageError(str(e)) from e
+    loaded = [Run(d, label) for d, label in zip(_RUN_DIRS.value, labels, strict=True)]
     fig = figure(loaded, window=window)
-    out = Path(_OUT.value)
     out.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
         fig.savefig(out.with_suffix(suffix), dpi=150)
@@ -151,4 +147,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    CLI.run(main)

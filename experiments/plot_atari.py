@@ -110,13 +110,26 @@ class AtariRun:
 
 
 def load_run(run_dir: str | os.PathLike, *, final_fraction: float = 0.1) -> AtariRun:
-    """Reads one run directory; raises `runs.RunDirError` if it has no metric rows."""
+    """Reads one run directory.
+
+    Raises:
+      runs.RunDirError: if it is not a MinAtar run directory with metric rows.
+    """
     config = runs.read_config(run_dir)
+    if config.get("method") not in (STACX, "bmg") or "total_frames" not in config:
+        raise runs.RunDirError(
+            f"{run_dir} is not a MinAtar run directory (its method is {config.get('method')!r})"
+        )
     rows = runs.read_metrics(run_dir)
     if not rows:
         raise runs.RunDirError(f"{run_dir} has no metric rows yet")
-    frames = np.array([r["frames"] for r in rows], dtype=float)
-    returns = np.array([r["episode_return"] for r in rows], dtype=float)  # None -> NaN
+    try:
+        frames = np.array([r["frames"] for r in rows], dtype=float)
+        returns = np.array([r["episode_return"] for r in rows], dtype=float)  # None -> NaN
+    except (KeyError, TypeError, ValueError) as e:
+        raise runs.RunDirError(
+            f"{run_dir}/{runs.METRICS} does not hold MinAtar rows ({type(e).__name__}: {e})"
+        ) from None
     return AtariRun(
         str(run_dir), config, frames, returns, final_scores(frames, returns, final_fraction)
     )
@@ -175,15 +188,15 @@ def _margin(game, scores, random_scores) -> tuple[float, float]:
     """``(random[game], stacx[game] - random[game])``."""
     random_scores = minatar.RANDOM_SCORES if random_scores is None else random_scores
     if (game, STACX) not in scores:
-        raise ValueError(f"no STACX run of {game}: STACX is the unit of the normalised score")
+        raise runs.RunDirError(f"no STACX run of {game}: STACX is the unit of the normalised score")
     if game not in random_scores:
-        raise ValueError(
+        raise runs.RunDirError(
             f"no random-policy score of {game} in RANDOM_SCORES "
             "(measure it with python -m experiments.envs.minatar)"
         )
     stacx, rand = _nan(np.nanmean, scores[game, STACX]), float(random_scores[game])
     if np.isnan(stacx) or stacx == rand:
-        raise ValueError(f"STACX's final score on {game} is {stacx}: cannot normalise by it")
+        raise runs.RunDirError(f"STACX's final score on {game} is {stacx}: cannot normalise by it")
     if stacx < rand:
         warnings.warn(f"STACX scores below the random policy on {game}", stacklevel=3)
     return rand, stacx - rand
@@ -210,7 +223,7 @@ def best_config(runs_, *, random_scores=None):
     medians = median_normalised(runs_, random_scores=random_scores)
     bmg = {k: v for k, v in medians.items() if k != STACX and not np.isnan(v)}
     if not bmg:
-        raise ValueError("no BMG run with a final score")
+        raise runs.RunDirError("no BMG run with a final score")
     return max(bmg, key=bmg.get)
 
 
@@ -218,7 +231,7 @@ def improvement(runs_, bmg_config, *, random_scores=None) -> dict[str, float]:
     """``{game: 100 (bmg - stacx) / (stacx - random)}`` (seed means), sorted by value."""
     norm = normalised_scores(runs_, random_scores=random_scores)
     if tuple(bmg_config) not in norm:
-        raise ValueError(f"no runs of {label(tuple(bmg_config))}")
+        raise runs.RunDirError(f"no runs of {label(tuple(bmg_config))}")
     # (bmg - stacx) / (stacx - random) = normalised(bmg) - 1.
     values = {g: 100 * (v - 1) for g, v in norm[tuple(bmg_config)].items()}
     return dict(sorted(values.items(), key=lambda kv: kv[1]))
@@ -354,7 +367,7 @@ def ablation_figure(runs_, *, game_for_L: str, random_scores=None):
       The matplotlib ``Figure``.
 
     Raises:
-      ValueError: if a game has no STACX run or no random score.
+      runs.RunDirError: if a game has no STACX run or no random score.
     """
     fig, axes = _pyplot().subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
     _bars(axes[0], normalised_scores(runs_, random_scores=random_scores))
@@ -391,7 +404,7 @@ def training_curves(runs_, key, *, smooth: int = 5, random_scores=None):
         curves = np.stack([np.interp(grid, run.frames, c) for c in curves.T], axis=1)
         per_game.setdefault(run.game, []).append(curves)
     if not per_game:
-        raise ValueError(f"no runs of {label(key)}")
+        raise runs.RunDirError(f"no runs of {label(key)}")
     per_game = [np.concatenate(c, axis=1) for c in per_game.values()]  # [points, seeds] each
     line = _nan(np.nanmedian, [_nan(np.nanmean, c, axis=1) for c in per_game], axis=0)
     n = min(c.shape[1] for c in per_game)
@@ -496,7 +509,7 @@ def write_figures(root_or_dirs, out: str | os.PathLike, *, game_for_L: str) -> s
     figures = {out: ablation_figure(loaded, game_for_L=game_for_L)}
     try:
         bmg_config = best_config(loaded)
-    except ValueError:  # no BMG run with a final score yet: no improvement figure
+    except runs.RunDirError:  # no BMG run with a final score yet: no improvement figure
         bmg_config = None
     if bmg_config:
         figures[out.with_name(out.name + "_improvement")] = improvement_figure(

@@ -8,16 +8,24 @@ meta-steps); each run is one line with its 95% confidence band. Writes ``<out>.p
 first reaches the final value of the group's MAML run.
 
 Usage: ``python -m experiments.plot_maml --out runs/maml runs/sin_maml runs/sin_bmg ...``
+
+Bad flags are one line on stderr with exit status 2; a run directory that cannot be read (or
+is not a few-shot one), or an ``--out`` that cannot be written, one line with status 1.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 from collections.abc import Sequence
 from typing import Any
+
+from experiments import runs
+from experiments.common import cli
+from experiments.fewshot import run_dir as run_dir_lib
+
+CLI = cli.Cli("experiments.plot_maml", __doc__, positional="run directories")
+_OUT = CLI.string("out", None, "Output path without extension (.png and .pdf).")
 
 
 class Run(dict):
@@ -32,18 +40,18 @@ def _ci(record: dict) -> float:
 
 
 def load_run(path: str) -> Run:
-    """Reads ``config.json`` and the evaluation records of ``metrics.jsonl``."""
-    try:
-        with open(os.path.join(path, "config.json")) as f:
-            run = Run(json.load(f))
-        with open(os.path.join(path, "metrics.jsonl")) as f:
-            records = [json.loads(line) for line in f if line.strip()]
-    except FileNotFoundError as e:
-        raise SystemExit(f"{path} is not a run directory of experiments.maml: {e}") from e
-    run["evals"] = [r for r in records if r["kind"] == "eval"]
+    """Reads ``config.json`` and the evaluation records of ``metrics.jsonl``.
+
+    Raises:
+      runs.RunDirError: if ``path`` is not a few-shot run directory with evaluations.
+    """
+    run = Run(runs.read_config(path))
+    if "task" not in run or "shots" not in run:
+        raise runs.RunDirError(f"{path} is not a run directory of experiments.maml")
+    run["evals"] = run_dir_lib.read_metrics(path, "eval")
     run["path"] = path
     if not run["evals"]:
-        raise SystemExit(f"{path} holds no evaluation records yet")
+        raise runs.RunDirError(f"{path} holds no evaluation records yet")
     return run
 
 
@@ -72,10 +80,10 @@ def time_to_reach(run: Run, target: float) -> float | None:
 def summary(groups: dict[str, list[Run]]) -> list[str]:
     """Lines comparing every run with the final value of its group's MAML run."""
     lines = []
-    for name, runs in groups.items():
-        maml_runs = [r for r in runs if r["method"] == "maml"]
+    for name, group in groups.items():
+        maml_runs = [r for r in group if r["method"] == "maml"]
         target = maml_runs[0]["evals"][-1]["mean"] if maml_runs else None
-        for run in runs:
+        for run in group:
             final = run["evals"][-1]
             line = (
                 f"{name} | {label(run)} | steps {final['step']}"
@@ -100,8 +108,8 @@ def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.4 * len(groups)), squeeze=False)
-    for row, (name, runs) in zip(axes, groups.items(), strict=True):
-        for run in runs:
+    for row, (name, group) in zip(axes, groups.items(), strict=True):
+        for run in group:
             evals = run["evals"]
             mean = [r["mean"] for r in evals]
             ci = [_ci(r) for r in evals]
@@ -111,7 +119,7 @@ def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
                 low = [m - c for m, c in zip(mean, ci, strict=True)]
                 high = [m + c for m, c in zip(mean, ci, strict=True)]
                 ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
-        metric = runs[0]["evals"][0]["metric"]
+        metric = group[0]["evals"][0]["metric"]
         ylabel = "meta-test accuracy" if metric == "accuracy" else "meta-test MSE"
         row[0].set_xlabel("meta-training wall-clock (s, excl. compile and eval)")
         row[1].set_xlabel("meta-steps")
@@ -134,21 +142,29 @@ def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
     return paths
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run_dirs", nargs="+", help="run directories of experiments.maml")
-    parser.add_argument("--out", required=True, help="output path without extension")
-    args = parser.parse_args(argv)
+def main(argv: Sequence[str]) -> dict[str, Any]:
+    """Parses ``argv`` (program name first, then flags and run directories), writes the
+    figure and prints the summary.
+
+    Raises:
+      cli.UsageError: bad flags, no run directory (nothing is read or written).
+      runs.RunDirError: a run directory that cannot be read or is not a few-shot one.
+      cli.RunError: an ``--out`` that cannot be written.
+    """
+    run_dirs = CLI.parse(argv)
+    if not run_dirs:
+        raise cli.UsageError("give one or more run directories of experiments.maml")
+    out = cli.check_output(CLI.required(_OUT, "the figure's path without extension"))
     groups: dict[str, list[Run]] = {}
-    for path in args.run_dirs:
+    for path in run_dirs:
         run = load_run(path)
         groups.setdefault(group_name(run), []).append(run)
     lines = summary(groups)
     print("\n".join(lines))
-    paths = plot(groups, args.out)
+    paths = plot(groups, str(out))
     print("wrote", ", ".join(paths))
     return {"paths": paths, "summary": lines}
 
 
 if __name__ == "__main__":
-    main()
+    CLI.run(main)

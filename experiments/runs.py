@@ -13,12 +13,17 @@ A run directory holds
 Resuming loads the checkpoint and drops the metric lines written after it, so a resumed run
 writes exactly the lines an uninterrupted one would. A row whose state or metrics are not
 finite is neither written nor checkpointed: the last good checkpoint survives a divergence.
+
+Reopening a finished run writes nothing (it may sit in a read-only directory). Whatever
+cannot be used — a path that is a file, a directory that cannot be written for a run that is
+not finished, a corrupt ``config.json``, a checkpoint that cannot be read or is not of this
+run, a metric line covered by the checkpoint that is not JSON (a truncated last line) — is a
+`RunDirError` with a one-line message naming the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import functools
 import json
 import math
@@ -32,14 +37,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.common.run_files import (  # noqa: F401  (part of this module's API)
+    RunDirError,
+    atomic_write_bytes,
+    check_leaves,
+    lock,
+    make_dir,
+    nonblank_lines,
+    parse_lines,
+    read_json,
+    read_jsonl,
+    read_npz,
+    read_text,
+    require_writable,
+)
+
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.npz"
 FAULT = "fault.json"
-
-
-class RunDirError(ValueError):
-    """A run directory that cannot be used as asked (another config, a corrupt file)."""
 
 
 class NonFiniteError(RuntimeError):
@@ -54,13 +70,33 @@ class NonFiniteError(RuntimeError):
         self.fault = fault or {}
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _resolved(config: Any) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def check_config(run_dir: str | os.PathLike, config: Any) -> bool:
+    """Whether ``run_dir`` holds a ``config.json``; reads it and writes nothing.
+
+    Raises:
+      RunDirError: if that config is unreadable or not ``config``'s.
+    """
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path} is a file, not a run directory")
+    config_path = path / CONFIG
+    if not config_path.exists():
+        return False
+    existing = read_json(config_path, "a run's config")
+    resolved = _resolved(config)
+    if existing != resolved:
+        changed = sorted(
+            k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)
+        )
+        raise RunDirError(
+            f"{path} holds a run with another config (differs in {changed}); "
+            "pass a new --run_dir or the same flags to resume it"
+        )
+    return True
 
 
 def prepare(run_dir: str | os.PathLike, config: Any) -> Path:
@@ -74,54 +110,23 @@ def prepare(run_dir: str | os.PathLike, config: Any) -> Path:
       The run directory as a `Path`.
 
     Raises:
-      RunDirError: if the directory already holds a run with a different config.
+      RunDirError: if the directory is a file or cannot be written, or already holds a run
+        with a different (or an unreadable) config.
     """
-    path = Path(run_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    resolved = json.loads(json.dumps(dataclasses.asdict(config)))
-    config_path = path / CONFIG
-    if config_path.exists():
-        existing = json.loads(config_path.read_text())
-        if existing != resolved:
-            changed = sorted(
-                k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)
-            )
-            raise RunDirError(
-                f"{path} holds a run with another config (differs in {changed}); "
-                "pass a new --run_dir or the same flags to resume it"
-            )
-    else:
-        _atomic_write_bytes(config_path, (json.dumps(resolved, indent=2) + "\n").encode())
+    path = make_dir(run_dir)
+    if not check_config(path, config):
+        atomic_write_bytes(path / CONFIG, (json.dumps(_resolved(config), indent=2) + "\n").encode())
     return path
-
-
-def lock(run_dir: Path):
-    """Takes the run directory's lock for this process, or fails at once.
-
-    The lock is an ``fcntl`` lock on ``run_dir/.lock``: the operating system releases it when
-    the process ends, however it ends, so a crashed run never leaves a stale lock. Keep the
-    returned file open while writing to the run directory.
-
-    Raises:
-      RunDirError: if another process holds the lock (is writing to this run).
-    """
-    handle = open(run_dir / ".lock", "w")  # noqa: SIM115  (held open on purpose)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise RunDirError(
-            f"another process is writing to {run_dir}; wait for it or stop it"
-        ) from None
-    return handle
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:
     """The resolved config of a run directory."""
     path = Path(run_dir) / CONFIG
+    if not Path(run_dir).is_dir():
+        raise RunDirError(f"{run_dir} is not a run directory")
     if not path.exists():
         raise RunDirError(f"{run_dir} is not a run directory: it has no {CONFIG}")
-    return json.loads(path.read_text())
+    return read_json(path, "a run's config")
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
@@ -129,8 +134,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     path = Path(run_dir) / METRICS
     if not path.exists():
         raise RunDirError(f"{run_dir} has no {METRICS}")
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_jsonl(path)
 
 
 def append_metrics(run_dir: Path, rows: list[dict]) -> None:
@@ -147,17 +151,26 @@ def append_metrics(run_dir: Path, rows: list[dict]) -> None:
 
 
 def truncate_metrics(run_dir: Path, num_rows: int) -> None:
-    """Keeps the first ``num_rows`` rows of ``metrics.jsonl`` (those of the checkpoint)."""
+    """Keeps the first ``num_rows`` rows of ``metrics.jsonl`` (those of the checkpoint).
+
+    The file is rewritten only if that changes it (a finished run is left as it is).
+
+    Raises:
+      RunDirError: if it has fewer rows, or one of them is not a JSON object.
+    """
     path = run_dir / METRICS
     if not path.exists():
         if num_rows:
             raise RunDirError(f"{path} is missing but the checkpoint has {num_rows} rows")
         return
-    with open(path) as f:
-        lines = [line for line in f if line.strip()]
+    text = read_text(path)
+    lines = nonblank_lines(text)
     if len(lines) < num_rows:
         raise RunDirError(f"{path} has {len(lines)} rows, the checkpoint expects {num_rows}")
-    _atomic_write_bytes(path, "".join(lines[:num_rows]).encode())
+    parse_lines(path, lines[:num_rows])  # rows after them (a crash's) may be anything
+    kept = "".join(line + "\n" for line in lines[:num_rows])
+    if kept != text:
+        atomic_write_bytes(path, kept.encode())
 
 
 def save_checkpoint(run_dir: Path, state: Any, *, progress: int, metric_rows: int) -> None:
@@ -188,23 +201,19 @@ def load_checkpoint(run_dir: Path, template: Any) -> tuple[Any, int, int] | None
       ``(state, progress, metric_rows)``, or ``None`` if there is no checkpoint.
 
     Raises:
-      RunDirError: if the checkpoint does not fit ``template``.
+      RunDirError: if the checkpoint cannot be read or does not fit ``template``.
     """
     path = run_dir / CHECKPOINT
     if not path.exists():
         return None
     leaves, treedef = jax.tree.flatten(template)
-    with np.load(path) as data:
-        saved = [data[f"leaf_{i:05d}"] for i in range(len(leaves)) if f"leaf_{i:05d}" in data]
-        progress, rows = int(data["progress"]), int(data["metric_rows"])
-        extra = sum(1 for k in data.files if k.startswith("leaf_")) - len(leaves)
-    if len(saved) != len(leaves) or extra:
+    data = read_npz(path, ("progress", "metric_rows"))
+    names = sorted(k for k in data if k.startswith("leaf_"))
+    if names != [f"leaf_{i:05d}" for i in range(len(names))]:
         raise RunDirError(f"{path} does not hold a state of this run's structure")
-    for i, (s, t) in enumerate(zip(saved, leaves, strict=True)):
-        if s.shape != tuple(t.shape) or s.dtype != t.dtype:
-            raise RunDirError(
-                f"{path}: leaf {i} is {s.dtype}{list(s.shape)}, expected {t.dtype}{list(t.shape)}"
-            )
+    saved = [data[name] for name in names]
+    check_leaves(path, saved, leaves)
+    progress, rows = int(data["progress"]), int(data["metric_rows"])
     return jax.tree.unflatten(treedef, saved), progress, rows
 
 
@@ -318,7 +327,7 @@ def check_finite(
         f"{_checkpoint_text(checkpoint_row)}{details}"
     )
     if run_dir is not None:
-        _atomic_write_bytes(Path(run_dir) / FAULT, (json.dumps(fault, indent=2) + "\n").encode())
+        atomic_write_bytes(Path(run_dir) / FAULT, (json.dumps(fault, indent=2) + "\n").encode())
     raise NonFiniteError(fault["message"], fault)
 
 
@@ -401,9 +410,13 @@ def train_rows(
         carry, rows_done = fresh(), 0
     else:
         carry, _, rows_done = restored
-    truncate_metrics(run_dir, rows_done)
-    carry = place(carry)
     last = min(num_rows, stop_after_rows or num_rows)
+    if rows_done < last:
+        require_writable(run_dir, (METRICS,))
+    truncate_metrics(run_dir, rows_done)
+    if rows_done >= last:  # finished: nothing to do, nothing is written
+        return read_metrics(run_dir)
+    carry = place(carry)
     saved = rows_done  # the row of the checkpoint on disk
     for row in range(rows_done, last):
         start = time.perf_counter()

@@ -14,76 +14,60 @@ Presets: ``paper`` (50 seeds, 6.4M steps, BMG K=7 L=9, MG K=15), ``lifetime`` (t
 each agent learns and BMG's ε moves, but too short for the paper's comparison), ``smoke``
 (seconds, for tests). Any flag overrides its preset; a flag the method does not use
 (``--bootstrap_steps`` with ``--method=mg``) is an error. Running again with the same flags
-and ``--run_dir`` resumes from the last checkpoint; a finished run is left as it is. A run
-that goes NaN or infinite stops with one line naming the seed, row and quantity (exit status
-1), keeps its last good checkpoint and writes ``fault.json``, which stops later runs in that
-directory.
+and ``--run_dir`` resumes from the last checkpoint; a finished run is left as it is (nothing
+is written, so it may be read-only). A run that goes NaN or infinite stops with one line
+naming the seed, row and quantity (exit status 1), keeps its last good checkpoint and writes
+``fault.json``, which stops later runs in that directory. Bad flags or settings are one line
+on stderr with exit status 2; a run directory that cannot be used, one line with status 1.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import sys
 
-from absl import app, flags
+from experiments.common import cli
+from experiments.two_colors_config import CHOICES, PRESETS, TwoColorsConfig, make_config
 
-from experiments import population, runs, two_colors_train
-from experiments.progress import ProgressBar
-from experiments.two_colors_config import (
-    MATCHINGS,
-    METHODS,
-    PRESETS,
-    TwoColorsConfig,
-    make_config,
+CLI = cli.Cli("experiments.two_colors", __doc__)
+_PRESET = CLI.enum("preset", "quick", PRESETS, "Named preset the flags override.")
+_RUN_DIR = CLI.string("run_dir", None, "Run directory (config, metrics, checkpoints).")
+_DEVICES = CLI.integer(
+    "num_devices",
+    None,
+    "CPU devices to split the seeds over (default: one per core).",
+    lower_bound=1,
 )
-
-_METHOD = flags.DEFINE_enum("method", "bmg", METHODS, "a2c (fixed ε), mg or bmg.")
-_PRESET = flags.DEFINE_enum("preset", "quick", PRESETS, "Named preset the flags override.")
-_RUN_DIR = flags.DEFINE_string("run_dir", None, "Run directory (config, metrics, checkpoints).")
-_DEVICES = flags.DEFINE_integer(
-    "num_devices", None, "CPU devices to split the seeds over (default: one per core)."
-)
-_QUIET = flags.DEFINE_bool("quiet", False, "No progress bar.")
-
-_HELP = {
-    "seeds": "Population size (seeds run as one program).",
-    "seed": "Base seed; member i uses fold_in(PRNGKey(seed), i).",
-    "total_steps": "Environment steps per seed.",
-    "num_inner_steps": "K: inner steps backpropagated through (mg, bmg).",
-    "bootstrap_steps": "L: how far ahead the BMG target is (bmg).",
-    "matching": f"BMG matching function: one of {MATCHINGS}.",
-}
-
-_OVERRIDES = {}
-for _field in dataclasses.fields(TwoColorsConfig):
-    if _field.name == "method":
-        continue
-    _define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
-    _kind = {"int": int, "float": float, "str": str}[_field.type]
-    _OVERRIDES[_field.name] = _define[_kind](
-        _field.name,
-        None,
-        _HELP.get(_field.name, f"Override of the preset's {_field.name}.")
-        + f" (default {_field.default!r} unless the preset sets it)",
-    )
+_QUIET = CLI.boolean("quiet", False, "No progress bar.")
+_CONFIG = CLI.config_flags(TwoColorsConfig, choices=CHOICES, defaults={"method": "bmg"})
 
 
 def config_from_flags() -> TwoColorsConfig:
-    """The config named by the flags: the preset's values, then every flag that was set."""
-    overrides = {name: flag.value for name, flag in _OVERRIDES.items() if flag.value is not None}
-    return make_config(preset=_PRESET.value, method=_METHOD.value, **overrides)
+    """The config named by the flags: the preset's values, then every flag that was set.
+
+    Raises:
+      ConfigError: an invalid value or combination (a usage error).
+    """
+    method = _CONFIG["method"].value
+    return make_config(preset=_PRESET.value, method=method, **_CONFIG.given(exclude=["method"]))
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if _RUN_DIR.value is None:
-        raise app.UsageError("--run_dir is required (where the config, metrics and checkpoints go)")
-    try:
-        config = config_from_flags()
-    except ValueError as e:
-        raise app.UsageError(str(e)) from e
+def main(argv: list[str]) -> list[dict]:
+    """Parses ``argv`` (program name first) into flags, then trains into ``--run_dir``.
+
+    Raises:
+      cli.UsageError, ConfigError: bad flags or an invalid config (nothing is written).
+      runs.RunDirError: ``--run_dir`` cannot be used (a file, read-only, corrupt files).
+      runs.NonFiniteError: the run went NaN or infinite (now, or earlier in ``--run_dir``).
+
+    Returns:
+      All metric rows of the run.
+    """
+    CLI.parse(argv)
+    run_dir = CLI.required(_RUN_DIR, "where the config, metrics and checkpoints go")
+    config = config_from_flags()
+    from experiments import population, two_colors_train  # JAX starts here
+    from experiments.progress import ProgressBar
+
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     population.request_cpu_devices(_DEVICES.value)
     bar = (
@@ -92,11 +76,7 @@ def main(argv):
         else ProgressBar(total=config.num_rows, desc=f"{config.method} x{config.seeds}")
     )
     try:
-        rows = two_colors_train.train(config, _RUN_DIR.value, progress=bar)
-    except runs.RunDirError as e:
-        raise app.UsageError(str(e)) from e
-    except runs.NonFiniteError as e:  # the run diverged: one line, no traceback, status 1
-        sys.exit(f"error: {e}")
+        rows = two_colors_train.train(config, run_dir, progress=bar)
     finally:
         if bar is not None:
             bar.close()
@@ -104,9 +84,10 @@ def main(argv):
     mean_return = sum(last["cumulative_reward"]) / len(last["cumulative_reward"])
     print(
         f"{config.method}: {last['env_steps']:,} steps x {config.seeds} seeds; "
-        f"mean total return {mean_return:.1f}; metrics in {_RUN_DIR.value}"
+        f"mean total return {mean_return:.1f}; metrics in {run_dir}"
     )
+    return rows
 
 
 if __name__ == "__main__":
-    app.run(main)
+    CLI.run(main)

@@ -48,17 +48,33 @@ class Run:
     """
 
     def __init__(self, run_dir: str, label: str | None = None):
+        """Reads ``run_dir``.
+
+        Raises:
+          runs.RunDirError: if it is not a two-colors run directory with metric rows (a
+            MinAtar or few-shot run, a truncated ``metrics.jsonl``, ...).
+        """
         self.config = runs.read_config(run_dir)
+        self.method = self.config.get("method")
+        if self.method not in LABELS or "swap_period" not in self.config:
+            raise runs.RunDirError(
+                f"{run_dir} is not a two-colors run directory (its method is {self.method!r}); "
+                "MinAtar runs are plotted with --atari_root"
+            )
         rows = runs.read_metrics(run_dir)
         if not rows:
             raise runs.RunDirError(f"{run_dir} has no metric rows yet")
-        self.method = self.config["method"]
-        self.label = label or LABELS.get(self.method, self.method)
-        self.steps = np.array([r["env_steps"] for r in rows])
-        self.total_return = np.array([r["cumulative_reward"] for r in rows])
-        self.entropy_weight = np.array([r["entropy_weight"] for r in rows])
-        self.reward_per_step = np.array([r["reward_per_step"] for r in rows])
-        self.entropy = np.array([r["entropy"] for r in rows])
+        self.label = label or LABELS[self.method]
+        try:
+            self.steps = np.array([r["env_steps"] for r in rows])
+            self.total_return = np.array([r["cumulative_reward"] for r in rows], dtype=float)
+            self.entropy_weight = np.array([r["entropy_weight"] for r in rows], dtype=float)
+            self.reward_per_step = np.array([r["reward_per_step"] for r in rows], dtype=float)
+            self.entropy = np.array([r["entropy"] for r in rows], dtype=float)
+        except (KeyError, TypeError, ValueError) as e:
+            raise runs.RunDirError(
+                f"{run_dir}/{runs.METRICS} does not hold two-colors rows ({type(e).__name__}: {e})"
+            ) from None
 
     @property
     def starts(self) -> np.ndarray:

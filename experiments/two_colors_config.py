@@ -27,15 +27,30 @@ Sources of the defaults (the README says what each choice was measured against):
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from agents.actor_critic import REDUCTIONS, VALUE_TARGETS
 from agents.networks import INITS
-from experiments.config_checks import check_counts_and_seed
+from experiments.config_checks import (
+    ConfigError,
+    check_choices,
+    check_counts_and_seed,
+    check_finite,
+    check_interval,
+    check_non_negative,
+    check_positive,
+)
 
 METHODS = ("a2c", "mg", "bmg")
 MATCHINGS = ("kl", "l2", "kl_v")
 PRESETS = ("paper", "lifetime", "quick", "smoke")
+CHOICES = {
+    "method": METHODS,
+    "matching": MATCHINGS,
+    "matching_reduction": REDUCTIONS,
+    "value_target": VALUE_TARGETS,
+    "init": INITS,
+}
+"""The allowed values of the config's choice fields (flags take them as enums)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,22 +131,10 @@ class TwoColorsConfig:
 
     def __post_init__(self):
         def fail(message):
-            raise ValueError(f"invalid two-colors config: {message}")
+            raise ConfigError(f"invalid two-colors config: {message}")
 
-        if self.method not in METHODS:
-            fail(f"method must be one of {METHODS}, got {self.method!r}")
-        for name, choices in (
-            ("matching", MATCHINGS),
-            ("matching_reduction", REDUCTIONS),
-            ("value_target", VALUE_TARGETS),
-            ("init", INITS),
-        ):
-            if getattr(self, name) not in choices:
-                fail(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                fail(f"{f.name} must be finite, got {value}")
+        check_choices(self, CHOICES, fail)
+        check_finite(self, fail)
         check_counts_and_seed(
             self,
             (
@@ -150,25 +153,21 @@ class TwoColorsConfig:
             ),
             fail,
         )
-        for name in ("learning_rate", "meta_learning_rate", "meta_eps"):
-            if not getattr(self, name) > 0:
-                fail(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in (
-            "target_learning_rate",
-            "value_cost",
-            "outer_entropy_cost",
-            "value_match_weight",
-            "max_grad_norm",
-        ):
-            if getattr(self, name) < 0:
-                fail(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.discount <= 1.0:
-            fail(f"discount must be in [0, 1], got {self.discount}")
-        if not 0.0 <= self.td_lambda <= 1.0:
-            fail(f"td_lambda must be in [0, 1], got {self.td_lambda}")
+        check_positive(self, ("learning_rate", "meta_learning_rate", "meta_eps"), fail)
+        check_non_negative(
+            self,
+            (
+                "target_learning_rate",
+                "value_cost",
+                "outer_entropy_cost",
+                "value_match_weight",
+                "max_grad_norm",
+            ),
+            fail,
+        )
+        check_interval(self, ("discount", "td_lambda"), 0.0, 1.0, fail)
         if self.method == "a2c":
-            if self.entropy_weight < 0:
-                fail(f"entropy_weight must be >= 0, got {self.entropy_weight}")
+            check_non_negative(self, ("entropy_weight",), fail)
         elif not 0.0 < self.entropy_weight < 1.0:
             fail(
                 f"entropy_weight (the initial ε of the sigmoid meta-network) must be in (0, 1), "
@@ -257,18 +256,18 @@ def make_config(*, preset: str, method: str, **overrides) -> TwoColorsConfig:
     """The config of ``preset`` for ``method`` with ``overrides`` on top.
 
     Raises:
-      ValueError: for an unknown preset or method, an override that the method does not use
-        (for instance ``bootstrap_steps`` with ``method="mg"``), or an invalid value.
+      ConfigError: for an unknown preset or method, an override that the method does not
+        use (for instance ``bootstrap_steps`` with ``method="mg"``), or an invalid value.
     """
     if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+        raise ConfigError(f"preset must be one of {PRESETS}, got {preset!r}")
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
     for name in overrides:
         if name in METHOD_ONLY_FIELDS and method not in METHOD_ONLY_FIELDS[name]:
             users = "/".join(METHOD_ONLY_FIELDS[name])
-            raise ValueError(f"{name} applies to --method={users} only, not to {method}")
+            raise ConfigError(f"{name} applies to --method={users} only, not to {method}")
         if name not in {f.name for f in dataclasses.fields(TwoColorsConfig)}:
-            raise ValueError(f"unknown two-colors setting {name!r}")
+            raise ConfigError(f"unknown two-colors setting {name!r}")
     values = {**PRESET_VALUES[preset][method], **overrides, "method": method}
     return TwoColorsConfig(**values)

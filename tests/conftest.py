@@ -10,12 +10,3 @@ jax.config.update("jax_num_cpu_devices", 2)
 def maybe_jit(request):
     """Runs a test once with ``jax.jit`` and once without."""
     return jax.jit if request.param == "jit" else (lambda f, **_: f)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _absl_flags_parsed():
-    """Experiment scripts define absl flags; tests call their ``main`` with `flagsaver`."""
-    from absl import flags
-
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()

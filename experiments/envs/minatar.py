@@ -19,6 +19,10 @@ import jax
 import jax.numpy as jnp
 
 from agents.stacx import Environment
+from experiments.common import cli
+
+CLI = cli.Cli("experiments.envs.minatar", __doc__)
+_EPISODES = CLI.integer("episodes", 1000, "Episodes of the random policy per game.", lower_bound=1)
 
 GAMES = {
     "breakout": "Breakout-MinAtar",
@@ -101,17 +105,13 @@ def random_policy_return(game: str, *, episodes: int, seed: int = 0, envs: int =
     return float(sum(finished[:episodes]) / episodes)
 
 
-def main(argv):
-    del argv
-    from absl import flags
-
+def main(argv: list[str]) -> None:
+    """Prints the random policy's mean return per game, as lines of `RANDOM_SCORES`."""
+    CLI.parse(argv)
     for game in GAMES:
-        score = random_policy_return(game, episodes=flags.FLAGS.episodes)
+        score = random_policy_return(game, episodes=_EPISODES.value)
         print(f'    "{game}": {score:.4f},', flush=True)
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-
-    flags.DEFINE_integer("episodes", 1000, "Episodes of the random policy per game.")
-    app.run(main)
+    CLI.run(main)

@@ -1,7 +1,8 @@
 """The few-shot experiment's configuration: a frozen dataclass and named presets.
 
 `preset(name, task)` returns the `Config` of a preset (``paper``, ``quick``, ``smoke``) for a
-task; `dataclasses.replace` applies overrides and re-runs the validation. Values the BMG
+task; `dataclasses.replace` applies overrides and re-runs the validation, which raises
+`ConfigError` (the experiments' shared one, from `experiments.config_checks`). Values the BMG
 paper does not give (its way/shot, K, L and matching for section 6) are marked *unconfirmed*
 in `docs/maml.md`; the MAML values follow Finn et al. 2017.
 """
@@ -10,14 +11,29 @@ from __future__ import annotations
 
 import dataclasses
 
+from experiments.config_checks import (
+    ConfigError,
+    check_choices,
+    check_counts_and_seed,
+    check_finite,
+    check_positive,
+)
+
 TASKS = ("sinusoid", "digits", "omniglot", "miniimagenet")
 IMAGE_TASKS = ("omniglot", "miniimagenet")
 METHODS = ("maml", "bmg")
 PRESETS = ("paper", "quick", "smoke")
-
-
-class ConfigError(ValueError):
-    """An invalid setting or combination of settings."""
+MATCHINGS = ("kl", "mse", "l2")
+EVAL_SPLITS = ("test", "val")
+NORMS = ("none", "batch")
+CHOICES = {
+    "task": TASKS,
+    "method": METHODS,
+    "matching": MATCHINGS,
+    "eval_split": EVAL_SPLITS,
+    "norm": NORMS,
+}
+"""The allowed values of the config's choice fields (flags take them as enums)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,30 +101,37 @@ class Config:
     norm: str = "none"
 
     def __post_init__(self):
+        def fail(message):
+            raise ConfigError(message)
+
         def check(condition, message):
             if not condition:
-                raise ConfigError(message)
+                fail(message)
 
-        check(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
-        check(self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}")
-        for name in (
-            "shots",
-            "queries",
-            "num_inner_steps",
-            "bootstrap_steps",
-            "meta_batch_size",
-            "meta_steps",
-            "chunk_size",
-            "eval_every",
-            "eval_tasks",
-            "eval_batch_size",
-        ):
-            value = getattr(self, name)
-            check(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                f"{name} must be an int >= 1, got {value!r}",
-            )
-        check(self.eval_inner_steps >= 0, "eval_inner_steps must be >= 0")
+        check_choices(self, CHOICES, fail)
+        check_finite(self, fail)
+        check_counts_and_seed(
+            self,
+            (
+                "ways",
+                "shots",
+                "queries",
+                "num_inner_steps",
+                "bootstrap_steps",
+                "meta_batch_size",
+                "meta_steps",
+                "chunk_size",
+                "eval_every",
+                "eval_tasks",
+                "eval_batch_size",
+                "image_size",
+            ),
+            fail,
+        )
+        check(
+            isinstance(self.eval_inner_steps, int) and self.eval_inner_steps >= 0,
+            f"eval_inner_steps must be an integer >= 0, got {self.eval_inner_steps!r}",
+        )
         check(
             self.meta_steps % self.chunk_size == 0,
             f"meta_steps ({self.meta_steps}) must be a multiple of chunk_size ({self.chunk_size})",
@@ -122,8 +145,7 @@ class Config:
             f"eval_tasks ({self.eval_tasks}) must be a multiple of eval_batch_size "
             f"({self.eval_batch_size})",
         )
-        for name in ("inner_lr", "meta_lr", "target_lr"):
-            check(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
+        check_positive(self, ("inner_lr", "meta_lr", "target_lr"), fail)
         regression = self.task == "sinusoid"
         allowed = ("mse", "l2") if regression else ("kl", "l2")
         check(
@@ -146,12 +168,16 @@ class Config:
                 f"task {self.task!r} reads no files: --data_dir is for omniglot and "
                 "miniimagenet only",
             )
-        check(self.eval_split in ("test", "val"), "eval_split must be 'test' or 'val'")
-        check(self.norm in ("none", "batch"), f"norm must be 'none' or 'batch', got {self.norm!r}")
         check(
             len(self.hidden_sizes) >= 1 and len(self.channels) >= 1,
             "hidden_sizes and channels need at least one layer",
         )
+        for name in ("hidden_sizes", "channels"):
+            sizes = getattr(self, name)
+            check(
+                all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes),
+                f"{name} must be integers >= 1, got {sizes!r}",
+            )
 
     @property
     def regression(self) -> bool:

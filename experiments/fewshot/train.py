@@ -261,8 +261,7 @@ def run(config: Config, run_dir: str, *, log: Callable[[str], None] = print):
     Returns:
       The evaluation records of the run (``kind == "eval"``), oldest first.
     """
-    os.makedirs(run_dir, exist_ok=True)
-    with runs.lock(Path(run_dir)):  # one writer per run directory
+    with runs.lock(runs.make_dir(run_dir)):  # one writer per run directory
         return _run(config, run_dir, log)
 
 
@@ -275,21 +274,26 @@ def _result(record: dict[str, Any]) -> str:
 def _run(config: Config, run_dir: str, log: Callable[[str], None]):
     path = Path(run_dir)
     runs.check_no_fault(path)  # a run that diverged stays stopped
-    resume = run_dir_lib.resume_or_start(config, run_dir)
+    resume = run_dir_lib.check_stored(config, run_dir)
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")
-    task = build_task(config)
+    # Read before anything is written or compiled, so a damaged run directory fails at once.
+    saved = run_dir_lib.read_checkpoint(ckpt_path) if resume else None
+    if saved is not None and saved.step >= config.meta_steps:  # finished: nothing is written
+        return run_dir_lib.read_metrics(run_dir, "eval")
+    runs.require_writable(path, ("metrics.jsonl",))
+    task = build_task(config)  # reads the data: a bad --data_dir fails before any write
+    run_dir_lib.write_config(config, run_dir)
     programs = compile_programs(config, task)
     chunk, evaluate = programs.chunk, programs.evaluate
     keys = _keys(config)
     train_key, eval_key = keys["train"], keys["eval"]
     meta_params, meta_opt_state = programs.initialise(task.train_data)
     step, train_time = 0, 0.0
-    if resume:
+    if saved is not None:
         template = (meta_params, meta_opt_state, jax.random.key_data(train_key))
-        (meta_params, meta_opt_state, key_data), step, train_time = run_dir_lib.load_checkpoint(
-            ckpt_path, template
-        )
+        meta_params, meta_opt_state, key_data = run_dir_lib.restore(saved, template)
+        step, train_time = saved.step, saved.train_time
         train_key = jax.random.wrap_key_data(key_data, impl=PRNG_IMPL)
         run_dir_lib.truncate_metrics(metrics_path, step)
         log(f"resuming {run_dir} at meta-step {step}")

@@ -271,7 +271,7 @@ def test_sweep_rmsprop_target_rate_defaults_to_the_inner_rate():
     [
         (["--set=method=bmg"], "decided by the sweep"),
         (["--set=seeds"], "name=value"),
-        (["--set=seeds=two"], "seeds needs a int"),
+        (["--set=seeds=two"], "seeds needs an? int"),
         (["--set=colour=1"], "unknown setting"),
         (["--matchings=cosine"], "matching must be one of"),
         ([], "--root is required"),

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from absl import flags
 
-from experiments import maml, plot_maml
+from experiments import maml, plot_maml, runs
+from experiments.common import cli
 from experiments.fewshot import config as config_lib
 from experiments.fewshot import train
 from experiments.fewshot.run_dir import read_metrics
@@ -99,8 +99,8 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(smoke_base, data_
         for name in a.files:
             if name.startswith("leaf_"):
                 np.testing.assert_array_equal(a[name], b[name])
-    # Only meta_steps may change on resume.
-    with pytest.raises(config_lib.ConfigError, match="seed"):
+    # Only meta_steps may change on resume (the run directory is unusable for the others).
+    with pytest.raises(runs.RunDirError, match="seed"):
         train.run(config_lib.preset("smoke", "sinusoid", seed=3), interrupted)
 
 
@@ -114,7 +114,7 @@ def _main(*args):
         (["--task=omniglot", "--run_dir=x"], config_lib.ConfigError, "--data_dir"),
         (["--task=sinusoid"], config_lib.ConfigError, "--run_dir is required"),
         (["--run_dir=x"], config_lib.ConfigError, "--task is required"),
-        (["--task=mnist", "--run_dir=x"], flags.IllegalFlagValueError, "task"),
+        (["--task=mnist", "--run_dir=x"], cli.UsageError, "task"),
         (["--task=sinusoid", "--run_dir=x", "--bootstrap_steps=3"], config_lib.ConfigError,
          "only apply to --method=bmg"),
         (["--task=sinusoid", "--method=bmg", "--matching=kl", "--run_dir=x"],
@@ -127,7 +127,7 @@ def _main(*args):
          "multiple of chunk_size"),
         (["--task=digits", "--shots=0", "--run_dir=x"], config_lib.ConfigError, "shots"),
         (["--task=digits", "--ways=1", "--run_dir=x"], config_lib.ConfigError, "ways"),
-        (["--task=digits", "--run_dir=x", "stray"], flags.Error, "unexpected"),
+        (["--task=digits", "--run_dir=x", "stray"], cli.UsageError, "unexpected"),
     ],
 )  # fmt: skip
 def test_bad_flags_give_clear_errors(args, error, match, tmp_path, monkeypatch):
@@ -156,9 +156,9 @@ def test_command_line_reports_errors_without_a_traceback(tmp_path):
 
 
 def test_plot_reads_run_directories(smoke_base, data_dirs, tmp_path):
-    runs = [_smoke("sinusoid", m, smoke_base, data_dirs) for m in ("maml", "bmg")]
-    runs.append(_smoke("digits", "bmg", smoke_base, data_dirs))
-    out = plot_maml.main([*runs, "--out", str(tmp_path / "fig")])
+    dirs = [_smoke("sinusoid", m, smoke_base, data_dirs) for m in ("maml", "bmg")]
+    dirs.append(_smoke("digits", "bmg", smoke_base, data_dirs))
+    out = plot_maml.main(["plot_maml", *dirs, "--out", str(tmp_path / "fig")])
     for path in out["paths"]:
         assert os.path.getsize(path) > 1000
     assert len(out["summary"]) == 3
@@ -168,10 +168,6 @@ def test_plot_reads_run_directories(smoke_base, data_dirs, tmp_path):
 
 
 def test_a_locked_run_dir_is_refused(tmp_path):
-    from experiments import runs
-    from experiments.fewshot import config as config_lib
-    from experiments.fewshot import train
-
     config = config_lib.preset("smoke", "sinusoid")
     with runs.lock(tmp_path):
         with pytest.raises(runs.RunDirError, match="another process is writing"):

@@ -215,24 +215,24 @@ def test_a_diverging_few_shot_run_stops_and_keeps_its_checkpoint(tmp_path, capsy
     # Rerunning refuses at once; the command line ends with one line and status 1.
     with pytest.raises(runs.NonFiniteError, match="holds a run that diverged at row 2"):
         maml.main(argv)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", argv)
-        with pytest.raises(SystemExit) as exit_:
-            maml._cli()
-    assert isinstance(exit_.value.code, str) and "\n" not in exit_.value.code
-    assert exit_.value.code.startswith("error: ") and "delete" in exit_.value.code
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        maml.CLI.run(maml.main, argv)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "delete" in err and err.count("\n") == 1
     assert (run_dir / "checkpoint.npz").read_bytes() == saved
 
 
-def test_the_atari_command_line_reports_a_diverged_run_in_one_line(monkeypatch):
+def test_the_atari_command_line_reports_a_diverged_run_in_one_line(capsys):
     def diverge(argv):
         raise runs.NonFiniteError("the run diverged at row 2 (frames 1,024): metric meta_loss")
 
-    monkeypatch.setattr(atari, "main", diverge)
-    monkeypatch.setattr(sys, "argv", ["atari", "--run_dir=unused"])
     with pytest.raises(SystemExit) as exit_:
-        atari._cli()
-    assert exit_.value.code == "error: the run diverged at row 2 (frames 1,024): metric meta_loss"
+        atari.CLI.run(diverge, ["atari", "--run_dir=unused"])
+    assert exit_.value.code == 1
+    message = "error: the run diverged at row 2 (frames 1,024): metric meta_loss\n"
+    assert capsys.readouterr().err == message
 
 
 def test_one_evaluation_task_has_no_confidence_interval_rather_than_nan():

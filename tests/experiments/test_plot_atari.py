@@ -9,10 +9,9 @@ import json
 
 import numpy as np
 import pytest
-from absl import app
-from absl.testing import flagsaver
 
 from experiments import plot, plot_atari, runs
+from experiments.common import cli
 from experiments.envs import minatar
 
 N = None
@@ -188,8 +187,7 @@ def test_training_curves_and_improvement_figure(loaded):
 
 def test_cli_writes_both_figures_and_prints_the_table(root, tmp_path, capsys):
     out = tmp_path / "figs" / "atari_quick"
-    with flagsaver.flagsaver(atari_root=str(root), out=str(out), atari_game="asterix"):
-        plot.main(["plot"])
+    plot.main(["plot", f"--atari_root={root}", f"--out={out}", "--atari_game=asterix"])
     for name in ("atari_quick.png", "atari_quick.pdf"):
         assert (out.parent / name).stat().st_size > 10_000
     for name in ("atari_quick_improvement.png", "atari_quick_improvement.pdf"):
@@ -200,15 +198,13 @@ def test_cli_writes_both_figures_and_prints_the_table(root, tmp_path, capsys):
 
 
 def test_cli_needs_exactly_one_of_run_dirs_and_atari_root(root, tmp_path):
-    out = str(tmp_path / "fig")
-    with flagsaver.flagsaver(out=out), pytest.raises(app.UsageError, match="exactly one"):
-        plot.main(["plot"])
-    both = {"atari_root": str(root), "run_dirs": [str(root)], "out": out}
-    with flagsaver.flagsaver(**both), pytest.raises(app.UsageError, match="exactly one"):
-        plot.main(["plot"])
-    with flagsaver.flagsaver(atari_root=str(tmp_path / "empty"), out=out):
-        with pytest.raises(app.UsageError, match="no run directories"):
-            plot.main(["plot"])
+    out = f"--out={tmp_path / 'fig'}"
+    with pytest.raises(cli.UsageError, match="exactly one"):
+        plot.main(["plot", out])
+    with pytest.raises(cli.UsageError, match="exactly one"):
+        plot.main(["plot", f"--atari_root={root}", f"--run_dirs={root}", out])
+    with pytest.raises(runs.RunDirError, match="no run directories"):
+        plot.main(["plot", f"--atari_root={tmp_path / 'empty'}", out])
     assert not (tmp_path / "fig.png").exists()
 
 

@@ -48,6 +48,18 @@ _WINDOW = CLI.integer(
 )
 
 COLORS = {"a2c": "tab:gray", "mg": "tab:blue", "bmg": "tab:red"}
+_SPARE_COLORS = ("tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:olive", "tab:cyan")
+
+
+def _colors(runs_) -> dict:
+    """A colour per run label: its method's colour for the first run of a method, then
+    spare colours, so two runs of one method (say A2C with and without clipping) differ."""
+    colors, used, spare = {}, set(), iter(_SPARE_COLORS)
+    for run in runs_:
+        color = COLORS.get(run.method)
+        colors[run.label] = next(spare, None) if color is None or color in used else color
+        used.add(colors[run.label])
+    return colors
 
 
 def _band(ax, x, y, color, label, *, samples: int = 1000):
@@ -73,8 +85,9 @@ def figure(runs_: list[Run], *, window: int = 400_000):
     millions = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
     thousands = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k")
     seeds = "/".join(sorted({str(run.total_return.shape[1]) for run in runs_}))
+    colors = _colors(runs_)
     for run in runs_:
-        _band(total, run.steps, run.total_return, COLORS.get(run.method), run.label)
+        _band(total, run.steps, run.total_return, colors[run.label], run.label)
     total.axhline(0, color="k", lw=0.5)
     total.xaxis.set_major_formatter(millions)
     total.set_xlabel("environment steps")
@@ -99,7 +112,7 @@ def figure(runs_: list[Run], *, window: int = 400_000):
             keep = (run.starts >= start) & (run.steps <= end)
             values = getattr(run, attr)[keep]
             ends[run.label] = start
-            _band(ax, run.steps[keep] - start, values, COLORS.get(run.method), run.label)
+            _band(ax, run.steps[keep] - start, values, colors[run.label], run.label)
         for t in range(0, span + 1, swap):
             ax.axvline(t, color="k", ls=":", lw=0.8)
         ax.xaxis.set_major_formatter(thousands)

@@ -91,3 +91,18 @@ def test_table_lists_every_method_beside_the_replication(tmp_path):
     table = analysis.table(dirs, window=300, plateau=20)
     assert "| A2C | 2 | 400 |" in table and "| BMG | 2 | 400 |" in table
     assert "≈ +960,000" in table and "0.1 (fixed)" in table
+
+
+def test_two_runs_of_one_method_get_different_colours():
+    from types import SimpleNamespace
+
+    from experiments import plot
+
+    runs_ = [
+        SimpleNamespace(method="a2c", label="A2C"),
+        SimpleNamespace(method="a2c", label="A2C, clipped"),
+        SimpleNamespace(method="bmg", label="BMG"),
+    ]
+    colors = plot._colors(runs_)
+    assert colors["A2C"] == plot.COLORS["a2c"] and colors["BMG"] == plot.COLORS["bmg"]
+    assert colors["A2C, clipped"] not in (colors["A2C"], colors["BMG"])

@@ -5,13 +5,15 @@ to it is unchanged byte for byte.
 
 The run directories are made once for the module (smoke runs, in this process) and copied
 for each case, which may then damage its copy (a truncated checkpoint, a corrupt config, ...)
-before the command runs. Read-only cases take the write permissions away; as root, which
+before the command runs; the commands run a few at a time (one module fixture), and each
+case's own test checks its outcome. Read-only cases take the write permissions away; as root, which
 ignores them, they mark the copy immutable (``chattr +i``, which binds root too) and are
 skipped where the file system cannot.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -385,12 +387,13 @@ def _make_writable(path: Path):
         item.chmod(item.stat().st_mode | stat.S_IWUSR)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input(case, fixtures, base):
+def _run_case(case: Case, fixtures: Path, base: Path) -> dict:
+    """Runs one case's command on its own copies; returns what the assertions need."""
     where = base / "cases" / case.id
     where.mkdir(parents=True)
     places = {"file": where / "file", "new": where / "new", "run": where / "run"}
     places["file"].write_text("a file, not a directory\n")
+    before = None
     if case.run is not None:
         shutil.copytree(fixtures / case.run, places["run"])
         if case.damage is not None:
@@ -412,6 +415,31 @@ def test_bad_input(case, fixtures, base):
     finally:
         if case.run is not None and case.read_only:
             _make_writable(places["run"])
+    after = _digest(places["run"]) if case.run is not None else None
+    return dict(result=result, fill=fill, places=places, before=before, after=after)
+
+
+@pytest.fixture(scope="module")
+def outcomes(fixtures, base):
+    """Every case's outcome, run a few at a time: each command spends most of its seconds
+    importing JAX on one core, so running them side by side halves the table's time."""
+
+    def outcome(case):
+        try:
+            return _run_case(case, fixtures, base)
+        except BaseException as error:  # noqa: BLE001 (re-raised in the case's own test)
+            return error
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        return dict(zip((case.id for case in CASES), pool.map(outcome, CASES), strict=True))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input(case, outcomes):
+    outcome = outcomes[case.id]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    result, fill, places = outcome["result"], outcome["fill"], outcome["places"]
     err = result.stderr.strip()
     assert result.returncode == case.status, f"status {result.returncode}: {result.stderr}"
     if case.status == OK:
@@ -421,7 +449,7 @@ def test_bad_input(case, fixtures, base):
         assert err.startswith("error: ") and "Traceback" not in err
         assert case.says.format(**fill) in err, err
     if case.run is not None:
-        assert _digest(places["run"]) == before, "the run directory changed"
+        assert outcome["after"] == outcome["before"], "the run directory changed"
     if case.status == USAGE:
         assert not places["new"].exists(), "a usage error wrote something"
         assert case.run is not None or not places["run"].exists(), "a usage error wrote"

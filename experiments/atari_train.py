@@ -17,7 +17,6 @@ population is split over the devices.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,8 +29,8 @@ import optax
 import bmg
 from agents import stacx
 from agents.networks import minatar_multihead
-from experiments import population, runs
 from experiments.atari_config import AtariConfig
+from experiments.common import trainer
 from experiments.envs import minatar
 
 
@@ -63,14 +62,6 @@ class UpdateMetrics(NamedTuple):
     meta_grad_norm: jax.Array
 
 
-class Program(NamedTuple):
-    """The pure functions of a run (see the module docstring)."""
-
-    init: Callable[[jax.Array], TrainState]
-    update: Callable[[TrainState], tuple[TrainState, UpdateMetrics]]
-    chunk: Callable[[TrainState], tuple[TrainState, UpdateMetrics]]
-
-
 def meta_optimizer(config: AtariConfig, learner: bmg.Learner) -> bmg.MetaOptimizer:
     """STACX's meta-gradient or BMG with the config's target optimizer and matching."""
     mask = stacx.learned_mask(config.agent_config(), config.num_heads)
@@ -97,7 +88,7 @@ def meta_optimizer(config: AtariConfig, learner: bmg.Learner) -> bmg.MetaOptimiz
     )
 
 
-def build(config: AtariConfig, env: stacx.Environment | None = None) -> Program:
+def build(config: AtariConfig, env: stacx.Environment | None = None) -> trainer.Program:
     """The pure functions of a run of ``config`` (nothing is jitted here).
 
     Args:
@@ -127,14 +118,8 @@ def build(config: AtariConfig, env: stacx.Environment | None = None) -> Program:
             episodes=zero(state.learner.episodes),
             env_steps=zero(state.learner.env_steps),
         )
-        out = meta_opt.update(agent, state.meta_opt_state, state.meta_params)
-        meta_params = optax.apply_updates(state.meta_params, out.meta_updates)
-        step_aux = out.aux.inner_aux
-        if out.aux.bootstrap_aux is not None:
-            step_aux = jax.tree.map(
-                lambda a, b: jnp.concatenate([a, b]), step_aux, out.aux.bootstrap_aux
-            )
-        agent = out.learner_state
+        out = trainer.meta_step(meta_opt, agent, state.meta_opt_state, state.meta_params)
+        agent, step_aux = out.learner_state, out.step_aux
         metrics = UpdateMetrics(
             return_sum=agent.return_sum,
             episodes=agent.episodes,
@@ -144,26 +129,19 @@ def build(config: AtariConfig, env: stacx.Environment | None = None) -> Program:
             meta_loss=out.meta_loss,
             meta_grad_norm=out.meta_grad_norm,
         )
-        return TrainState(agent, meta_params, out.meta_opt_state), metrics
+        return TrainState(agent, out.meta_params, out.meta_opt_state), metrics
 
-    def chunk(states: TrainState):
-        return population.scan_updates(
-            update, states, length=config.updates_per_row, group=config.seed_group
-        )
-
-    return Program(init=init, update=update, chunk=chunk)
+    return trainer.program(init, update, config)
 
 
-def init_population(program: Program, config: AtariConfig) -> TrainState:
+def init_population(program: trainer.Program, config: AtariConfig) -> TrainState:
     """The initial states of all seeds, stacked on a leading axis."""
-    return population.init_members(program.init, seed=config.seed, size=config.seeds)
+    return trainer.init_population(program, config)
 
 
-@functools.lru_cache(maxsize=8)
-def compiled(config: AtariConfig, sharding) -> tuple[Program, Callable[[TrainState], Any]]:
+def compiled(config: AtariConfig, sharding) -> tuple[trainer.Program, Callable]:
     """The program of ``config`` and its chunk, jitted once per config and sharding."""
-    program = build(config)
-    return program, population.jit_chunk(program.chunk, sharding)
+    return trainer.compiled(build, config, sharding)
 
 
 def metric_row(metrics: UpdateMetrics, *, frames: int) -> dict:
@@ -198,42 +176,19 @@ def train(
     progress: Callable[[int, int, float | None], None] | None = None,
     stop_after_rows: int | None = None,
 ) -> list[dict]:
-    """Trains (or resumes) a run of ``config`` in ``run_dir``.
-
-    Args:
-      config: the run's config.
-      run_dir: the run directory; a checkpoint there is resumed, and a run that is already
-        complete is left as it is.
-      progress: called after each metric row with ``(rows done, rows in all, aggregate
-        frames/s of that row)``; the rate is ``None`` for a call's first row (compilation).
-      stop_after_rows: stop (after a checkpoint) once this many rows exist.
-
-    Returns:
-      All metric rows of the run.
-    """
-    path = runs.prepare(run_dir, config)
-    with runs.lock(path):
-        return _train(config, path, progress, stop_after_rows)
-
-
-def _train(config, path, progress, stop_after_rows):
-    sharding = population.population_sharding(config.seeds)
-    program, chunk = compiled(config, sharding)
+    """Trains (or resumes) a run of ``config`` in ``run_dir`` (`trainer.train`);
+    ``progress`` reports frames/s."""
     frames_per_row = config.updates_per_row * config.frames_per_update
 
-    def step(states, row):
-        states, metrics = chunk(states)
-        return states, metric_row(jax.device_get(metrics), frames=(row + 1) * frames_per_row)
+    def row(metrics, index, extra):
+        return extra, metric_row(metrics, frames=(index + 1) * frames_per_row)
 
-    return runs.train_rows(
-        path,
-        fresh=lambda: init_population(program, config),
-        template=jax.eval_shape(lambda: init_population(program, config)),
-        step=step,
-        num_rows=config.num_rows,
-        checkpoint_every=config.checkpoint_every,
-        steps_per_row=config.seeds * frames_per_row,
-        place=lambda states: jax.device_put(states, sharding),
+    return trainer.train(
+        config,
+        run_dir,
+        build=build,
+        row=row,
+        steps_per_row=frames_per_row,
         progress=progress,
         stop_after_rows=stop_after_rows,
     )

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,7 +25,7 @@ import optax
 import bmg
 from agents import actor_critic
 from agents.networks import actor_critic_mlp, sigmoid_meta_net
-from experiments import population, runs
+from experiments.common import trainer
 from experiments.envs import two_colors
 from experiments.two_colors_config import TwoColorsConfig
 
@@ -62,14 +61,6 @@ class UpdateMetrics(NamedTuple):
     meta_grad_norm: jax.Array
 
 
-class Program(NamedTuple):
-    """The pure functions of a run (see the module docstring)."""
-
-    init: Callable[[jax.Array], TrainState]
-    update: Callable[[TrainState], tuple[TrainState, UpdateMetrics]]
-    chunk: Callable[[TrainState], tuple[TrainState, UpdateMetrics]]
-
-
 def _meta_optimizer(config: TwoColorsConfig, learner: bmg.Learner) -> bmg.MetaOptimizer:
     meta_optimizer = optax.adam(config.meta_learning_rate, eps=config.meta_eps)
     if config.method == "mg":
@@ -95,7 +86,7 @@ def _meta_optimizer(config: TwoColorsConfig, learner: bmg.Learner) -> bmg.MetaOp
     )
 
 
-def build(config: TwoColorsConfig) -> Program:
+def build(config: TwoColorsConfig) -> trainer.Program:
     """The pure functions of a run of ``config`` (nothing is jitted here)."""
     env_params = two_colors.EnvParams(
         step_reward=config.step_reward, swap_period=config.swap_period
@@ -161,15 +152,9 @@ def build(config: TwoColorsConfig) -> Program:
             meta_grad_norm = jnp.zeros(())
             state = TrainState(agent, (), ())
         else:
-            out = meta_opt.update(agent, state.meta_opt_state, state.meta_params)
-            meta_params = optax.apply_updates(state.meta_params, out.meta_updates)
-            step_aux, meta_loss = out.aux.inner_aux, out.meta_loss
-            meta_grad_norm = out.meta_grad_norm
-            if out.aux.bootstrap_aux is not None:
-                step_aux = jax.tree.map(
-                    lambda a, b: jnp.concatenate([a, b]), step_aux, out.aux.bootstrap_aux
-                )
-            state = TrainState(out.learner_state, meta_params, out.meta_opt_state)
+            out = trainer.meta_step(meta_opt, agent, state.meta_opt_state, state.meta_params)
+            step_aux, meta_loss, meta_grad_norm = out.step_aux, out.meta_loss, out.meta_grad_norm
+            state = TrainState(out.learner_state, out.meta_params, out.meta_opt_state)
         metrics = UpdateMetrics(
             reward=state.learner.reward_sum,
             env_steps=state.learner.env_steps,
@@ -180,28 +165,17 @@ def build(config: TwoColorsConfig) -> Program:
         )
         return state, metrics
 
-    def chunk(states: TrainState):
-        return population.scan_updates(
-            update, states, length=config.updates_per_row, group=config.seed_group
-        )
-
-    return Program(init=init, update=update, chunk=chunk)
+    return trainer.program(init, update, config)
 
 
-def init_population(program: Program, config: TwoColorsConfig) -> TrainState:
+def init_population(program: trainer.Program, config: TwoColorsConfig) -> TrainState:
     """The initial states of all seeds, stacked on a leading axis."""
-    return population.init_members(program.init, seed=config.seed, size=config.seeds)
+    return trainer.init_population(program, config)
 
 
-@functools.lru_cache(maxsize=8)
-def compiled(config: TwoColorsConfig, sharding) -> tuple[Program, Callable[[TrainState], Any]]:
-    """The program of ``config`` and its chunk, jitted once per config and sharding.
-
-    Each device runs the chunk on its own share of the seeds (``shard_map``); caching the
-    jitted function lets a process train, or resume, the same config without compiling again.
-    """
-    program = build(config)
-    return program, population.jit_chunk(program.chunk, sharding)
+def compiled(config: TwoColorsConfig, sharding) -> tuple[trainer.Program, Callable]:
+    """The program of ``config`` and its chunk, jitted once per config and sharding."""
+    return trainer.compiled(build, config, sharding)
 
 
 def metric_row(metrics: UpdateMetrics, *, env_steps: int, cumulative: np.ndarray) -> dict:
@@ -226,53 +200,25 @@ def train(
     progress: Callable[[int, int, float | None], None] | None = None,
     stop_after_rows: int | None = None,
 ) -> list[dict]:
-    """Trains (or resumes) a run of ``config`` in ``run_dir``.
+    """Trains (or resumes) a run of ``config`` in ``run_dir`` (`trainer.train`).
 
-    Args:
-      config: the run's config.
-      run_dir: the run directory; a checkpoint there is resumed, and a run that is already
-        complete is left as it is.
-      progress: called after each metric row with ``(rows done, rows in all, aggregate
-        env-steps/s of that row)``; the rate is ``None`` for the first row of a call,
-        whose time may include compilation.
-      stop_after_rows: stop (after a checkpoint) once this many rows exist; for tests of
-        interruption and resume.
-
-    Returns:
-      All metric rows of the run.
+    The checkpoint holds the states and the exact cumulative rewards of the seeds (the metric
+    rows hold rounded ones). ``progress`` reports env-steps/s.
     """
-    path = runs.prepare(run_dir, config)
-    with runs.lock(path):
-        return _train(config, path, progress, stop_after_rows)
-
-
-def _train(config, path, progress, stop_after_rows):
-    sharding = population.population_sharding(config.seeds)
-    program, chunk = compiled(config, sharding)
     steps_per_row = config.updates_per_row * config.env_steps_per_update
 
-    # The carry (and checkpoint) holds the states and the exact cumulative rewards (the
-    # metric rows hold rounded ones).
-    def step(carry, row):
-        states, cumulative = carry
-        states, metrics = chunk(states)
-        metrics = jax.device_get(metrics)
+    def row(metrics, index, cumulative):
         cumulative = cumulative + np.asarray(metrics.reward).sum(axis=0)
-        record = metric_row(metrics, env_steps=(row + 1) * steps_per_row, cumulative=cumulative)
-        return (states, cumulative), record
+        env_steps = (index + 1) * steps_per_row
+        return cumulative, metric_row(metrics, env_steps=env_steps, cumulative=cumulative)
 
-    return runs.train_rows(
-        path,
-        fresh=lambda: (init_population(program, config), np.zeros(config.seeds)),
-        template=(
-            jax.eval_shape(lambda: init_population(program, config)),
-            jax.ShapeDtypeStruct((config.seeds,), np.float64),
-        ),
-        step=step,
-        num_rows=config.num_rows,
-        checkpoint_every=config.checkpoint_every,
-        steps_per_row=config.seeds * steps_per_row,
-        place=lambda carry: (jax.device_put(carry[0], sharding), carry[1]),
+    return trainer.train(
+        config,
+        run_dir,
+        build=build,
+        row=row,
+        steps_per_row=steps_per_row,
+        extra=np.zeros(config.seeds),
         progress=progress,
         stop_after_rows=stop_after_rows,
     )

@@ -3,7 +3,7 @@ r"""Throughput of the MinAtar STACX / BMG program: environment steps per second.
     python benchmarks/atari.py                       # Breakout, default batch, 2 seeds
     python benchmarks/atari.py --seeds=1 --chunks=3 --log_every=20000
 
-For each method it builds the training chunk exactly as `experiments.atari_train` does (the
+For each method it builds the training chunk exactly as `experiments.minatar.train` does (the
 whole population of seeds, sharded over the CPU cores), calls it once to compile, then times
 ``--chunks`` calls and prints the median aggregate env-steps/s (steps of all seeds; one step
 is one MinAtar frame) and each method's cost per env step relative to STACX. Figures are
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments import population  # noqa: E402
+from experiments.common import population  # noqa: E402
 
 VARIANTS = (
     ("stacx", {}),
@@ -58,8 +58,8 @@ def main():
 
     import jax
 
-    from experiments import atari_train
-    from experiments.atari_config import make_config
+    from experiments.minatar import train as atari_train
+    from experiments.minatar.config import make_config
 
     print(
         f"{args.env}, {args.seeds} seed(s) on {jax.device_count()} device(s), "

@@ -1,14 +1,14 @@
 """Environment steps per second of the two-colors experiment: A2C, MG and BMG.
 
 For each method and population size the script builds the experiment's own jitted chunk
-(`experiments.two_colors_train.compiled`: a ``lax.scan`` over the updates of one metric row,
+(`experiments.two_colors.train.compiled`: a ``lax.scan`` over the updates of one metric row,
 every seed's update inside, the population sharded over the devices), calls it once to
 compile, then times ``--chunks`` further calls, each waited for with `jax.block_until_ready`.
 
 * env-steps/s: environment steps of all seeds per second (what a progress bar shows);
 * per seed: the same divided by the number of seeds;
 * cost/A2C: the time per environment step relative to A2C at the same population size;
-* guard ms: the non-finite guard of the training loop (`experiments.runs.check_finite` on
+* guard ms: the non-finite guard of the training loop (`experiments.common.runs.check_finite` on
   the population state and a metric row) per chunk, and in % of the chunk's time.
 
 ``--before`` also times, in the same run, the learner settings the experiment had before its
@@ -43,13 +43,13 @@ def main():
     )
     args = parser.parse_args()
 
-    from experiments import population
+    from experiments.common import population
 
     population.request_cpu_devices(args.num_devices)
 
     import jax
 
-    from experiments.two_colors_config import make_config
+    from experiments.two_colors.config import make_config
 
     print(
         f"jax {jax.__version__}, {jax.device_count()} {jax.devices()[0].platform} device(s)"
@@ -86,7 +86,8 @@ def _time(config, chunks):
     import jax
     import numpy as np
 
-    from experiments import population, runs, two_colors_train
+    from experiments.common import population, runs
+    from experiments.two_colors import train as two_colors_train
 
     seeds = config.seeds
     sharding = population.population_sharding(seeds)

@@ -47,8 +47,8 @@ from typing import Any, NoReturn
 
 from absl import flags
 
-from experiments import runs
-from experiments.config_checks import ConfigError
+from experiments.common import runs
+from experiments.common.config_checks import ConfigError
 
 USAGE_ERROR = 2
 """Exit status of a command line that cannot be run as given."""

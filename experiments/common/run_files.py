@@ -2,7 +2,7 @@
 `RunDirError` with a one-line message naming the file (never a traceback or a silent
 overwrite): the directory itself, its lock, JSON and JSON-lines files, ``.npz`` checkpoints.
 
-`experiments.runs` builds the run directory of the RL experiments on these (and re-exports
+`experiments.common.runs` builds the run directory of the RL experiments on these (and re-exports
 them); `experiments.fewshot.run_dir` that of the few-shot experiment.
 """
 

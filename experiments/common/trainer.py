@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 import bmg
-from experiments import population, runs
+from experiments.common import population, runs
 
 
 class Program(NamedTuple):
@@ -114,6 +114,7 @@ def train(
     extra: Any = (),
     progress: Callable[[int, int, float | None], None] | None = None,
     stop_after_rows: int | None = None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Trains (or resumes) a run of ``config`` in ``run_dir`` (see `runs.train_rows`).
 
@@ -133,6 +134,7 @@ def train(
         may include compilation.
       stop_after_rows: stop (after a checkpoint) once this many rows exist; for tests of
         interruption and resume.
+      on_row: called with each metric row once it is written.
 
     Returns:
       All metric rows of the run.
@@ -162,4 +164,5 @@ def train(
             place=lambda carry: (jax.device_put(carry[0], sharding), carry[1]),
             progress=progress,
             stop_after_rows=stop_after_rows,
+            on_row=on_row,
         )

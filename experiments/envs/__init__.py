@@ -6,8 +6,6 @@ wraps it as a ``gymnasium.Env``, registered as ``bmg/TwoColors-v0`` by
 :func:`register_envs`.
 """
 
-import gymnasium
-
 from experiments.envs.two_colors import (
     EnvParams,
     EnvState,
@@ -40,6 +38,8 @@ def register_envs() -> None:
     :class:`experiments.envs.gym_adapter.TwoColorsGymEnv`. The task is non-episodic, so no
     time limit is attached.
     """
+    import gymnasium  # here, so importing the environments needs no gymnasium
+
     if TWO_COLORS_ID not in gymnasium.envs.registry:
         gymnasium.register(
             id=TWO_COLORS_ID,

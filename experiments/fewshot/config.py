@@ -2,7 +2,7 @@
 
 `preset(name, task)` returns the `Config` of a preset (``paper``, ``quick``, ``smoke``) for a
 task; `dataclasses.replace` applies overrides and re-runs the validation, which raises
-`ConfigError` (the experiments' shared one, from `experiments.config_checks`). Values the BMG
+`ConfigError` (the experiments' shared one, from `experiments.common.config_checks`). Values the BMG
 paper does not give (its way/shot, K, L and matching for section 6) are marked *unconfirmed*
 in `docs/maml.md`; the MAML values follow Finn et al. 2017.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.config_checks import (
+from experiments.common.config_checks import (
     ConfigError,
     check_choices,
     check_counts_and_seed,

@@ -5,8 +5,8 @@
 * ``metrics.jsonl``: one JSON record per line (see `experiments.fewshot.train`).
 * ``checkpoint.npz``: the leaves of (meta-parameters, optimizer state, PRNG key data) with the
   step and training time, replaced atomically after every chunk.
-* ``fault.json``: only if the run went NaN or infinite (`experiments.runs.check_finite`); the
-  directory then refuses to resume (`experiments.runs.check_no_fault`) until it is deleted.
+* ``fault.json``: only if the run went NaN or infinite (`experiments.common.runs.check_finite`); the
+  directory then refuses to resume (`experiments.common.runs.check_no_fault`) until it is deleted.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import runs
+from experiments.common import runs
 from experiments.fewshot.config import Config
 
 

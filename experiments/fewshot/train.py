@@ -13,8 +13,8 @@
   may change);
 * ``fault.json``: only if the run diverged. A chunk whose meta-parameters, optimizer state or
   records are NaN or infinite is neither written nor checkpointed; the run stops with
-  `experiments.runs.NonFiniteError` and refuses to resume (`experiments.runs.check_finite`,
-  `experiments.runs.check_no_fault`).
+  `experiments.common.runs.NonFiniteError` and refuses to resume
+  (`experiments.common.runs.check_finite`, `experiments.common.runs.check_no_fault`).
 
 ``train_time_s`` counts executed training chunks only: not compilation (reported separately),
 evaluation or checkpointing.
@@ -36,10 +36,10 @@ import numpy as np
 import optax
 
 from agents import maml, networks
-from experiments import runs
-from experiments.fewshot import digits, episodes, miniimagenet, omniglot, sinusoid
+from experiments.common import runs
 from experiments.fewshot import run_dir as run_dir_lib
 from experiments.fewshot.config import Config
+from experiments.fewshot.data import digits, episodes, miniimagenet, omniglot, sinusoid
 
 PRNG_IMPL = "rbg"
 """JAX's ``rbg`` PRNG: XLA's RngBitGenerator draws the bits. Deterministic on a given backend
@@ -255,14 +255,21 @@ def compile_programs(config: Config, task: Task) -> Programs:
     return programs
 
 
-def run(config: Config, run_dir: str, *, log: Callable[[str], None] = print):
-    """Meta-trains ``config`` into ``run_dir`` (resuming if it holds a checkpoint).
+def run(
+    config: Config,
+    run_dir: str,
+    *,
+    log: Callable[[str], None] = print,
+    on_record: Callable[[dict], None] | None = None,
+):
+    """Meta-trains ``config`` into ``run_dir`` (resuming if it holds a checkpoint);
+    ``on_record`` is called with each record once it is written (say, a TensorBoard writer).
 
     Returns:
       The evaluation records of the run (``kind == "eval"``), oldest first.
     """
     with runs.lock(runs.make_dir(run_dir)):  # one writer per run directory
-        return _run(config, run_dir, log)
+        return _run(config, run_dir, log, on_record)
 
 
 def _result(record: dict[str, Any]) -> str:
@@ -271,7 +278,7 @@ def _result(record: dict[str, Any]) -> str:
     return f"{record['metric']} {record['mean']:.4f} ± {ci95}"
 
 
-def _run(config: Config, run_dir: str, log: Callable[[str], None]):
+def _run(config: Config, run_dir: str, log: Callable[[str], None], on_record):
     path = Path(run_dir)
     runs.check_no_fault(path)  # a run that diverged stays stopped
     resume = run_dir_lib.check_stored(config, run_dir)
@@ -303,6 +310,8 @@ def _run(config: Config, run_dir: str, log: Callable[[str], None]):
 
     def write(*records):
         runs.append_metrics(path, list(records))
+        for record in records if on_record is not None else ():
+            on_record(record)
 
     def check(record, *, state=()):
         runs.check_finite(

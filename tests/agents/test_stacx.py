@@ -15,7 +15,8 @@ import pytest
 import bmg
 from agents import stacx
 from agents.networks import minatar_multihead
-from experiments import atari_config, atari_train
+from experiments.minatar import config as atari_config
+from experiments.minatar import train as atari_train
 
 FAST_XLA = {"xla_backend_optimization_level": 0}
 

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from absl import flags
 
-from experiments import atari, atari_sweep, atari_train, population, runs
-from experiments.atari_config import PRESETS, make_config
+from experiments.common import population, runs
+from experiments.minatar import __main__ as atari
+from experiments.minatar import sweep as atari_sweep
+from experiments.minatar import train as atari_train
+from experiments.minatar.config import PRESETS, make_config
 
 HYPERS = ("discount", "lambda_", "policy_cost", "value_cost", "entropy_cost")
 BOUNDS = {
@@ -85,7 +88,7 @@ def test_cli_exits_with_a_message_not_a_traceback(tmp_path):
         [
             sys.executable,
             "-m",
-            "experiments.atari",
+            "experiments.minatar",
             "--method=stacx",
             "--matching=kl",
             f"--run_dir={tmp_path / 'run'}",

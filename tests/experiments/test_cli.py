@@ -12,22 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from experiments import runs
-from experiments.atari_config import AtariConfig
-from experiments.common import cli
-from experiments.config_checks import ConfigError, check_finite, check_interval
+from experiments.common import cli, runs
+from experiments.common.config_checks import ConfigError, check_finite, check_interval
 from experiments.fewshot.config import Config as FewShotConfig
-from experiments.two_colors_config import TwoColorsConfig
+from experiments.minatar.config import AtariConfig
+from experiments.two_colors.config import TwoColorsConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
 ENTRY_POINTS = (
     "two_colors",
-    "atari",
-    "maml",
-    "atari_sweep",
-    "plot",
-    "plot_maml",
+    "two_colors.plot",
+    "minatar",
+    "minatar.sweep",
+    "minatar.plot",
+    "fewshot",
+    "fewshot.plot",
     "envs.minatar",
 )
 
@@ -125,10 +125,10 @@ def test_two_entry_points_may_define_flags_of_the_same_name():
 
 @pytest.mark.parametrize(
     ("config_cls", "module"),
-    [(TwoColorsConfig, "two_colors"), (AtariConfig, "atari"), (FewShotConfig, "maml")],
+    [(TwoColorsConfig, "two_colors"), (AtariConfig, "minatar"), (FewShotConfig, "fewshot")],
 )
 def test_every_config_field_is_a_documented_flag(config_cls, module):
-    entry = importlib.import_module(f"experiments.{module}")
+    entry = importlib.import_module(f"experiments.{module}.__main__")
     names = {f.name for f in dataclasses.fields(config_cls)}
     assert set(entry._CONFIG.holders) == names
     docs = cli.attribute_help(config_cls)
@@ -192,6 +192,8 @@ def test_a_bug_keeps_its_traceback_and_success_exits_zero(capsys):
 @pytest.mark.parametrize("module", ENTRY_POINTS)
 def test_help_prints_the_docstring_and_every_flag(module, capsys):
     entry = importlib.import_module(f"experiments.{module}")
+    if hasattr(entry, "__path__"):  # a package: its entry point is its __main__
+        entry = importlib.import_module(f"experiments.{module}.__main__")
     with pytest.raises(SystemExit) as exit_:
         entry.CLI.run(entry.main, [module, "--help"])
     out = capsys.readouterr().out

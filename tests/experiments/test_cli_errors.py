@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import runs, two_colors_train
-from experiments.atari_config import make_config as atari_config
+from experiments.common import runs
 from experiments.fewshot import config as fewshot_config
 from experiments.fewshot import train as fewshot_train
-from experiments.two_colors_config import make_config as two_colors_config
+from experiments.minatar.config import make_config as atari_config
+from experiments.two_colors import train as two_colors_train
+from experiments.two_colors.config import make_config as two_colors_config
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_ROOT = os.geteuid() == 0
@@ -113,11 +114,11 @@ class Case:
 
 TC = ("two_colors", "--method=a2c", "--preset=smoke", "--quiet")  # the tc_* runs' flags
 TC_RUN = (*TC, "--run_dir={run}")
-AT = ("atari", "--method=stacx", "--preset=smoke", "--quiet")  # the at_* runs' flags
+AT = ("minatar", "--method=stacx", "--preset=smoke", "--quiet")  # the at_* runs' flags
 AT_RUN = (*AT, "--run_dir={run}")
-ML = ("maml", "--task=sinusoid", "--preset=smoke")  # the fs_* runs' flags
+ML = ("fewshot", "--task=sinusoid", "--preset=smoke")  # the fs_* runs' flags
 ML_RUN = (*ML, "--run_dir={run}")
-SW = ("atari_sweep", "--preset=smoke", "--dry_run", "--games=breakout", "--matchings=l2")
+SW = ("minatar.sweep", "--preset=smoke", "--dry_run", "--games=breakout", "--matchings=l2")
 SW_RUN = (*SW, "--root={run}")
 
 USAGE, RUNTIME, OK = 2, 1, 0
@@ -205,7 +206,9 @@ CASES = [
     # maml
     Case("ml-meta-lr-inf", (*ML_RUN, "--meta_lr=inf"), USAGE, "meta_lr must be finite", "fs_done"),
     Case("ml-bad-task", (*ML_RUN, "--task=mnist"), USAGE, "--task=mnist", "fs_done"),
-    Case("ml-no-task", ("maml", "--preset=smoke", "--run_dir={run}"), USAGE, "--task is required"),
+    Case(
+        "ml-no-task", ("fewshot", "--preset=smoke", "--run_dir={run}"), USAGE, "--task is required"
+    ),
     Case("ml-negative-shots", (*ML_RUN, "--shots=-1"), USAGE, "shots must be", "fs_done"),
     Case("ml-bad-bool", (*ML_RUN, "--first_order=maybe"), USAGE, "--first_order", "fs_done"),
     Case("ml-bad-tuple", (*ML_RUN, "--hidden_sizes=8,x"), USAGE, "--hidden_sizes", "fs_done"),
@@ -239,7 +242,7 @@ CASES = [
     Case("ml-another-config", (*ML_RUN, "--seed=3"), RUNTIME, "different settings", "fs_done"),
     Case(
         "ml-missing-data",
-        ("maml", "--task=omniglot", "--preset=smoke", "--data_dir={new}", "--run_dir={run}"),
+        ("fewshot", "--task=omniglot", "--preset=smoke", "--data_dir={new}", "--run_dir={run}"),
         RUNTIME,
         "{new}",
     ),
@@ -265,62 +268,66 @@ CASES = [
     # plot
     Case(
         "pl-minatar-run",
-        ("plot", "--run_dirs={run}", "--out={new}/fig"),
+        ("two_colors.plot", "--run_dirs={run}", "--out={new}/fig"),
         RUNTIME,
         "not a two-colors run directory",
         "at_rows",
     ),
     Case(
-        "pl-two-colors-under-atari-root",
-        ("plot", "--atari_root={run}", "--out={new}/fig"),
+        "pl-two-colors-under-minatar-root",
+        ("minatar.plot", "--root={run}", "--out={new}/fig"),
         RUNTIME,
         "not a MinAtar run directory",
         "tc_root",
     ),
     Case(
         "pl-out-under-a-file",
-        ("plot", "--run_dirs={run}", "--out={file}/fig"),
+        ("two_colors.plot", "--run_dirs={run}", "--out={file}/fig"),
         RUNTIME,
         "--out={file}/fig",
         "tc_done",
     ),
     Case(
         "pl-window-not-a-number",
-        ("plot", "--run_dirs={run}", "--out={new}/fig", "--window=abc,def"),
+        ("two_colors.plot", "--run_dirs={run}", "--out={new}/fig", "--window=abc,def"),
         USAGE,
         "--window=abc,def",
         "tc_done",
     ),
     Case(
         "pl-truncated-metrics",
-        ("plot", "--run_dirs={run}", "--out={new}/fig"),
+        ("two_colors.plot", "--run_dirs={run}", "--out={new}/fig"),
         RUNTIME,
         "{run}/metrics.jsonl: line 4",
         "tc_done",
         _truncate_last_line,
     ),
-    Case("pl-no-out", ("plot", "--run_dirs={run}"), USAGE, "--out is required", "tc_done"),
-    Case("pl-no-runs", ("plot", "--out={new}/fig"), USAGE, "exactly one of --run_dirs"),
-    Case("pl-missing-dir", ("plot", "--run_dirs={new}", "--out={file}"), RUNTIME, "{new}"),
-    Case("pl-bad-game", ("plot", "--atari_root={new}", "--atari_game=pong"), USAGE, "pong"),
+    Case(
+        "pl-no-out", ("two_colors.plot", "--run_dirs={run}"), USAGE, "--out is required", "tc_done"
+    ),
+    Case("pl-no-runs", ("two_colors.plot", "--out={new}/fig"), USAGE, "--run_dirs is required"),
+    Case(
+        "pl-missing-dir", ("two_colors.plot", "--run_dirs={new}", "--out={file}"), RUNTIME, "{new}"
+    ),
+    Case("pl-bad-game", ("minatar.plot", "--root={new}", "--game=pong"), USAGE, "pong"),
     # plot_maml
-    Case("pm-no-run-dirs", ("plot_maml", "--out={new}/fig"), USAGE, "run directories"),
+    Case("pm-no-run-dirs", ("fewshot.plot", "--out={new}/fig"), USAGE, "run directories"),
     Case(
         "pm-not-few-shot",
-        ("plot_maml", "--out={new}/fig", "{run}"),
+        ("fewshot.plot", "--out={new}/fig", "{run}"),
         RUNTIME,
-        "not a run directory of experiments.maml",
+        "not a run directory of experiments.fewshot",
         "tc_done",
     ),
     Case(
         "pm-truncated-metrics",
-        ("plot_maml", "--out={new}/fig", "{run}"),
+        ("fewshot.plot", "--out={new}/fig", "{run}"),
         RUNTIME,
         "{run}/metrics.jsonl: line",
         "fs_done",
         _truncate_last_line,
     ),
-    Case("pm-unknown-flag", ("plot_maml", "--outt={new}", "{run}"), USAGE, "'outt'", "fs_done"),
+    Case("pm-unknown-flag", ("fewshot.plot", "--outt={new}", "{run}"), USAGE, "'outt'", "fs_done"),
 ]
 
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.fewshot import digits, episodes, sinusoid
+from experiments.fewshot.data import digits, episodes, sinusoid
 
 WAYS, SHOTS, QUERIES, TASKS = 3, 2, 3, 40
 

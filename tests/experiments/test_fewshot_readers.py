@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments.fewshot import miniimagenet, omniglot
-from experiments.fewshot.episodes import DataError
+from experiments.fewshot.data import miniimagenet, omniglot
+from experiments.fewshot.data.episodes import DataError
 
 
 def _image(path, value, *, size, mode):

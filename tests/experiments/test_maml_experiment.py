@@ -1,4 +1,4 @@
-"""Tests of the few-shot experiment entry point ``experiments.maml`` and its plot."""
+"""Tests of the few-shot experiment entry point ``experiments.fewshot`` and its plot."""
 
 import json
 import os
@@ -8,9 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import maml, plot_maml, runs
-from experiments.common import cli
+from experiments.common import cli, runs
+from experiments.fewshot import __main__ as maml
 from experiments.fewshot import config as config_lib
+from experiments.fewshot import plot as plot_maml
 from experiments.fewshot import train
 from experiments.fewshot.run_dir import read_metrics
 from tests.experiments.test_fewshot_readers import write_miniimagenet, write_omniglot
@@ -145,7 +146,13 @@ def test_too_many_ways_for_the_data_is_a_clear_error(tmp_path, data_dirs):
 
 def test_command_line_reports_errors_without_a_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "experiments.maml", "--task=miniimagenet", f"--run_dir={tmp_path}"],
+        [
+            sys.executable,
+            "-m",
+            "experiments.fewshot",
+            "--task=miniimagenet",
+            f"--run_dir={tmp_path}",
+        ],
         capture_output=True,
         text=True,
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),

@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import atari, maml, runs
+from experiments.common import runs
+from experiments.fewshot import __main__ as maml
+from experiments.minatar import __main__ as atari
 
 SEEDS = 3
 

@@ -10,9 +10,10 @@ import json
 import numpy as np
 import pytest
 
-from experiments import plot, plot_atari, runs
-from experiments.common import cli
+from experiments.common import cli, runs
 from experiments.envs import minatar
+from experiments.minatar import plot as plot_atari
+from experiments.minatar import scores
 
 N = None
 RANDOM = {"breakout": 1.0, "asterix": 2.0}
@@ -60,21 +61,21 @@ def root(tmp_path, monkeypatch):
 
 @pytest.fixture
 def loaded(root):
-    return plot_atari.load_runs(root, final_fraction=0.4)
+    return scores.load_runs(root, final_fraction=0.4)
 
 
 def test_final_scores_window_and_nulls():
     frames = np.array([100.0, 200, 300, 400, 500])
     returns = np.array([[1, 1], [9, N], [8, 5], [N, N], [2, N]], dtype=float)
     # Last 10%: the last row only (a null there gives NaN).
-    np.testing.assert_equal(plot_atari.final_scores(frames, returns), [2.0, np.nan])
+    np.testing.assert_equal(scores.final_scores(frames, returns), [2.0, np.nan])
     # Last 40%: rows at 400 and 500 (300 = 0.6 * 500 is excluded); nulls are left out.
-    np.testing.assert_equal(plot_atari.final_scores(frames, returns, 0.4), [2.0, np.nan])
-    np.testing.assert_equal(plot_atari.final_scores(frames, returns, 0.5), [5.0, 5.0])
-    np.testing.assert_equal(plot_atari.final_scores(frames, returns, 1e-9), [2.0, np.nan])
-    np.testing.assert_equal(plot_atari.final_scores(frames, returns, 1.0), [5.0, 3.0])
+    np.testing.assert_equal(scores.final_scores(frames, returns, 0.4), [2.0, np.nan])
+    np.testing.assert_equal(scores.final_scores(frames, returns, 0.5), [5.0, 5.0])
+    np.testing.assert_equal(scores.final_scores(frames, returns, 1e-9), [2.0, np.nan])
+    np.testing.assert_equal(scores.final_scores(frames, returns, 1.0), [5.0, 3.0])
     with pytest.raises(ValueError, match="final_fraction"):
-        plot_atari.final_scores(frames, returns, 0.0)
+        scores.final_scores(frames, returns, 0.0)
 
 
 def test_load_runs_finds_run_dirs_recursively(root, loaded):
@@ -83,51 +84,51 @@ def test_load_runs_finds_run_dirs_recursively(root, loaded):
     assert stacx.returns.shape == (5, 2) and np.isnan(stacx.returns[0]).all()
     np.testing.assert_equal(stacx.frames, [100, 200, 300, 400, 500])
     np.testing.assert_equal(stacx.final, [4.0, 6.0])
-    (default,) = [r for r in plot_atari.load_runs(root) if r.game == "breakout" and r.key == KL_V4]
+    (default,) = [r for r in scores.load_runs(root) if r.game == "breakout" and r.key == KL_V4]
     np.testing.assert_equal(default.final, [9.0, np.nan])  # last row only
 
 
 def test_a_run_without_rows_is_an_error(tmp_path):
     write_run(tmp_path / "run", "breakout", "stacx", [])
     with pytest.raises(runs.RunDirError, match="no metric rows"):
-        plot_atari.load_runs(tmp_path)
+        scores.load_runs(tmp_path)
     with pytest.raises(runs.RunDirError, match="no run directories"):
-        plot_atari.load_runs(tmp_path / "nothing")
+        scores.load_runs(tmp_path / "nothing")
 
 
 def test_normalised_scores_are_0_for_random_and_1_for_stacx(loaded):
-    norm = plot_atari.normalised_scores(loaded)
+    norm = scores.normalised_scores(loaded)
     assert norm["stacx"] == pytest.approx({"breakout": 1.0, "asterix": 1.0})
     assert norm[L2_1] == {"breakout": (3 - 1) / (5 - 1), "asterix": 0.0}
     assert norm[KL_V4] == {"breakout": (8 - 1) / 4, "asterix": (20 - 2) / (11 - 2)}
     assert norm[KL_V2] == {"breakout": (6 - 1) / 4}
-    medians = plot_atari.median_normalised(loaded)
+    medians = scores.median_normalised(loaded)
     assert medians == pytest.approx({"stacx": 1.0, L2_1: 0.25, KL_V4: 1.875, KL_V2: 1.25})
-    assert plot_atari.best_config(loaded) == KL_V4
+    assert scores.best_config(loaded) == KL_V4
     # Explicit random scores replace RANDOM_SCORES.
-    other = plot_atari.normalised_scores(loaded, random_scores={"breakout": 0.0, "asterix": 0.0})
+    other = scores.normalised_scores(loaded, random_scores={"breakout": 0.0, "asterix": 0.0})
     assert other[L2_1]["asterix"] == 2 / 11
 
 
 def test_improvement_in_percent_of_stacx_margin(loaded):
-    assert plot_atari.improvement(loaded, KL_V4) == {"breakout": 75.0, "asterix": 100.0}
-    gains = plot_atari.improvement(loaded, L2_1)
+    assert scores.improvement(loaded, KL_V4) == {"breakout": 75.0, "asterix": 100.0}
+    gains = scores.improvement(loaded, L2_1)
     assert list(gains.items()) == [("asterix", -100.0), ("breakout", -50.0)]  # sorted
     with pytest.raises(ValueError, match="no runs of BMG SGD KL L=2"):
-        plot_atari.improvement(loaded, ("sgd", "kl", 2))
+        scores.improvement(loaded, ("sgd", "kl", 2))
 
 
 def test_missing_stacx_or_random_score_is_a_clear_error(root, loaded, monkeypatch):
     write_run(root / "seaquest_bmg", "seaquest", KL_V4, [[1, 2]])
     with pytest.raises(ValueError, match="no STACX run of seaquest"):
-        plot_atari.ablation_figure(plot_atari.load_runs(root), game_for_L="breakout")
+        plot_atari.ablation_figure(scores.load_runs(root), game_for_L="breakout")
     monkeypatch.setattr(minatar, "RANDOM_SCORES", {"breakout": 1.0})
     with pytest.raises(ValueError, match="no random-policy score of asterix"):
-        plot_atari.summary_table(loaded)
+        scores.summary_table(loaded)
 
 
 def test_summary_table(loaded):
-    lines = plot_atari.summary_table(loaded).splitlines()
+    lines = scores.summary_table(loaded).splitlines()
     assert lines[0] == "| configuration | breakout | asterix | median normalised |"
     assert lines[2:] == [
         "| STACX | 5.00 ± 1.00 | 11.00 ± 1.00 | 1.00 |",
@@ -138,7 +139,7 @@ def test_summary_table(loaded):
 
 
 def test_standardised_groups(loaded):
-    groups = plot_atari.standardised_groups(loaded)
+    groups = scores.standardised_groups(loaded)
     names = ["SGD", "RMSProp", "L2", "KL&V", "L=1", "L=2", "L=4"]
     assert [name for _, name, _ in groups] == names
     assert [family for family, _, _ in groups] == ["optimizer"] * 2 + ["matching"] * 2 + ["L"] * 3
@@ -187,7 +188,7 @@ def test_training_curves_and_improvement_figure(loaded):
 
 def test_cli_writes_both_figures_and_prints_the_table(root, tmp_path, capsys):
     out = tmp_path / "figs" / "atari_quick"
-    plot.main(["plot", f"--atari_root={root}", f"--out={out}", "--atari_game=asterix"])
+    plot_atari.main(["plot", f"--root={root}", f"--out={out}", "--game=asterix"])
     for name in ("atari_quick.png", "atari_quick.pdf"):
         assert (out.parent / name).stat().st_size > 10_000
     for name in ("atari_quick_improvement.png", "atari_quick_improvement.pdf"):
@@ -197,14 +198,12 @@ def test_cli_writes_both_figures_and_prints_the_table(root, tmp_path, capsys):
     assert "| STACX | 5.50 ± 0.50 | 11.00 ± 1.00 | 1.00 |" in printed
 
 
-def test_cli_needs_exactly_one_of_run_dirs_and_atari_root(root, tmp_path):
+def test_cli_needs_a_root_with_runs(root, tmp_path):
     out = f"--out={tmp_path / 'fig'}"
-    with pytest.raises(cli.UsageError, match="exactly one"):
-        plot.main(["plot", out])
-    with pytest.raises(cli.UsageError, match="exactly one"):
-        plot.main(["plot", f"--atari_root={root}", f"--run_dirs={root}", out])
+    with pytest.raises(cli.UsageError, match="--root is required"):
+        plot_atari.main(["plot", out])
     with pytest.raises(runs.RunDirError, match="no run directories"):
-        plot.main(["plot", f"--atari_root={tmp_path / 'empty'}", out])
+        plot_atari.main(["plot", f"--root={tmp_path / 'empty'}", out])
     assert not (tmp_path / "fig.png").exists()
 
 
@@ -222,16 +221,16 @@ def test_unfinished_runs_are_left_out_with_a_warning(root):
     config = json.loads((partial / "config.json").read_text())
     (partial / "config.json").write_text(json.dumps({**config, "total_frames": 500}))
     with pytest.warns(UserWarning, match="unfinished"):
-        loaded = plot_atari.load_runs(root, final_fraction=0.4)
+        loaded = scores.load_runs(root, final_fraction=0.4)
     assert len(loaded) == len(RETURNS)
     assert all(r.path != str(partial) for r in loaded)
 
 
 def test_marginals_average_the_cells_of_each_setting(loaded):
-    m = plot_atari.marginals(loaded, random_scores=RANDOM)
+    m = scores.marginals(loaded, random_scores=RANDOM)
     # Normalised seed-means: breakout STACX 5 -> unit 4; kl_v4 8 -> 1.75, kl_v2 6 -> 1.25,
     # l2_1 3 -> 0.5; asterix STACX 11 -> unit 9; kl_v4 20 -> 2.0, l2_1 2 -> 0.0.
     assert m["optimizer"] == pytest.approx({"rmsprop": (1.75 + 1.25 + 2.0) / 3, "sgd": 0.25})
     assert m["matching"] == pytest.approx({"kl_v": (1.75 + 1.25 + 2.0) / 3, "l2": 0.25})
     assert m["L"] == pytest.approx({4: 1.875, 2: 1.25, 1: 0.25})
-    assert "- L: L=1 0.250" in plot_atari.marginals_table(loaded, random_scores=RANDOM)
+    assert "- L: L=1 0.250" in scores.marginals_table(loaded, random_scores=RANDOM)

@@ -8,15 +8,12 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import (
-    plot,
-    population,
-    runs,
-    two_colors,
-    two_colors_analysis,
-    two_colors_train,
-)
-from experiments.two_colors_config import PRESETS, TwoColorsConfig, make_config
+from experiments.common import population, runs
+from experiments.two_colors import __main__ as two_colors
+from experiments.two_colors import analysis as two_colors_analysis
+from experiments.two_colors import plot
+from experiments.two_colors import train as two_colors_train
+from experiments.two_colors.config import PRESETS, TwoColorsConfig, make_config
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -203,7 +200,7 @@ def test_two_processes_cannot_write_one_run(tmp_path):
     runs.prepare(tmp_path, make_config(preset="smoke", method="a2c"))
     with runs.lock(tmp_path):
         code = (
-            "import sys; from pathlib import Path; from experiments import runs\n"
+            "import sys; from pathlib import Path; from experiments.common import runs\n"
             "try:\n    runs.lock(Path(sys.argv[1]))\nexcept runs.RunDirError as e:\n"
             "    print(e); sys.exit(3)\n"
         )

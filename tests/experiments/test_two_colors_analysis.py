@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import two_colors_analysis as analysis
+from experiments.two_colors import analysis as analysis
 
 PERIOD, ROW = 100, 10  # a swap every 100 steps, a metric row every 10
 
@@ -96,7 +96,7 @@ def test_table_lists_every_method_beside_the_replication(tmp_path):
 def test_two_runs_of_one_method_get_different_colours():
     from types import SimpleNamespace
 
-    from experiments import plot
+    from experiments.two_colors import plot
 
     runs_ = [
         SimpleNamespace(method="a2c", label="A2C"),

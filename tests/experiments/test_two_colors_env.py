@@ -1,5 +1,7 @@
 """Tests of the two-colors grid world and of its gymnasium adapter."""
 
+import subprocess
+import sys
 import warnings
 
 import gymnasium
@@ -220,6 +222,17 @@ def test_vmap_over_keys_states_actions():
         np.testing.assert_array_equal(o, obs2[i])
         np.testing.assert_array_equal(s.agent, state2.agent[i])
         assert r == reward[i]
+
+
+def test_importing_the_experiments_registers_nothing():
+    code = (
+        "import gymnasium, experiments, experiments.envs, experiments.two_colors.train\n"
+        "assert 'bmg/TwoColors-v0' not in gymnasium.envs.registry\n"
+        "experiments.envs.register_envs()\n"
+        "assert 'bmg/TwoColors-v0' in gymnasium.envs.registry\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_register_envs_is_idempotent():

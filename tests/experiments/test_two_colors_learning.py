@@ -7,8 +7,9 @@ at the step cost, or a NaN policy, whose argmax is always action 0) fails this t
 
 import numpy as np
 
-from experiments import two_colors_analysis, two_colors_train
-from experiments.two_colors_config import make_config
+from experiments.two_colors import analysis as two_colors_analysis
+from experiments.two_colors import train as two_colors_train
+from experiments.two_colors.config import make_config
 
 
 def test_a2c_with_default_settings_learns_before_the_first_swap(tmp_path):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.fewshot.episodes import ClassSplit, with_rotations
+from experiments.fewshot.data.episodes import ClassSplit, with_rotations
 
 TEST_DIGITS = (2, 3, 7)
 TRAIN_DIGITS = (0, 1, 4, 5, 6, 8, 9)

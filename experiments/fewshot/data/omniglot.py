@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 
-from experiments.fewshot import image_folders
-from experiments.fewshot.episodes import ClassSplit, DataError, with_rotations
+from experiments.fewshot.data import image_folders
+from experiments.fewshot.data.episodes import ClassSplit, DataError, with_rotations
 
 SPLITS = {"train": "images_background", "test": "images_evaluation"}
 

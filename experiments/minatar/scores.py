@@ -1,7 +1,7 @@
-r"""The paper's Atari ablation figure (section 5.2) for MinAtar, drawn from run directories only.
+r"""The numbers of the paper's Atari ablation (section 5.2) for MinAtar, from run directories only.
 
 A run directory is any folder (searched recursively) holding ``config.json`` and
-``metrics.jsonl``, as written by ``experiments.atari_train``. Definitions:
+``metrics.jsonl``, as written by ``experiments.minatar.train``. Definitions:
 
 * **Final score** of a run seed: the mean of its non-null ``episode_return`` values over the
   rows in the last ``final_fraction`` (default 0.1) of the run's frames, i.e. the rows with
@@ -25,10 +25,7 @@ A run directory is any folder (searched recursively) holding ``config.json`` and
   curve; band: min-max over seeds of the per-seed median-over-games curves (seeds paired by
   index, up to the fewest seeds of a game).
 
-  python -m experiments.plot --atari_root=runs/atari --out=docs/atari_quick
-
-writes ``atari_quick.png``/``.pdf`` (`ablation_figure`), ``atari_quick_improvement.png``/
-``.pdf`` (`improvement_figure`) and prints `summary_table`.
+The figures are drawn by `experiments.minatar.plot`.
 """
 
 from __future__ import annotations
@@ -41,14 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import runs
+from experiments.common import runs
 from experiments.envs import minatar
 
 STACX = "stacx"
 OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSProp"}
 MATCHINGS = {"l2": "L2", "kl": "KL", "kl_v": "KL&V"}
-COLORS = {"sgd": "tab:blue", "rmsprop": "tab:red"}
-MARKERS = {"l2": ("o", "-"), "kl": ("s", ":"), "kl_v": ("^", "-.")}
 
 
 def label(key) -> str:
@@ -59,7 +54,8 @@ def label(key) -> str:
     return f"BMG {OPTIMIZERS.get(opt, opt)} {MATCHINGS.get(matching, matching)} L={steps}"
 
 
-def _sort_key(key):
+def sort_key(key):
+    """Orders configurations: STACX, then by optimizer, matching and L."""
     if key == STACX:
         return (0,)
     opt, matching, steps = key
@@ -67,11 +63,13 @@ def _sort_key(key):
     return (1, order(MATCHINGS, matching), steps, order(OPTIMIZERS, opt))
 
 
-def _mean_std(x) -> tuple[float, float]:
-    return _nan(np.nanmean, x), _nan(np.nanstd, x)
+def mean_std(x) -> tuple[float, float]:
+    """Mean and std (ddof 0) of ``x`` over its non-NaN values."""
+    return quiet(np.nanmean, x), quiet(np.nanstd, x)
 
 
-def _nan(fn, *args, **kwargs):
+def quiet(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` without the RuntimeWarning of all-NaN slices."""
     with warnings.catch_warnings():  # all-NaN slices give NaN, as they should
         warnings.simplefilter("ignore", RuntimeWarning)
         return fn(*args, **kwargs)
@@ -83,7 +81,7 @@ def final_scores(frames: np.ndarray, returns: np.ndarray, final_fraction: float 
         raise ValueError(f"final_fraction must be in (0, 1], got {final_fraction}")
     keep = frames > (1 - final_fraction) * frames[-1]
     keep[-1] = True
-    return _nan(np.nanmean, returns[keep], axis=0)
+    return quiet(np.nanmean, returns[keep], axis=0)
 
 
 @dataclasses.dataclass
@@ -184,7 +182,7 @@ def games(runs_: Iterable[AtariRun]) -> list[str]:
     return [g for g in minatar.GAMES if g in names] + sorted(names - set(minatar.GAMES))
 
 
-def _margin(game, scores, random_scores) -> tuple[float, float]:
+def stacx_margin(game, scores, random_scores) -> tuple[float, float]:
     """``(random[game], stacx[game] - random[game])``."""
     random_scores = minatar.RANDOM_SCORES if random_scores is None else random_scores
     if (game, STACX) not in scores:
@@ -194,7 +192,7 @@ def _margin(game, scores, random_scores) -> tuple[float, float]:
             f"no random-policy score of {game} in RANDOM_SCORES "
             "(measure it with python -m experiments.envs.minatar)"
         )
-    stacx, rand = _nan(np.nanmean, scores[game, STACX]), float(random_scores[game])
+    stacx, rand = quiet(np.nanmean, scores[game, STACX]), float(random_scores[game])
     if np.isnan(stacx) or stacx == rand:
         raise runs.RunDirError(f"STACX's final score on {game} is {stacx}: cannot normalise by it")
     if stacx < rand:
@@ -206,16 +204,16 @@ def normalised_scores(runs_, *, random_scores=None) -> dict:
     """``{configuration: {game: seed-mean normalised score}}``."""
     scores = pooled(runs_)
     out = {}
-    for (game, key), final in sorted(scores.items(), key=lambda kv: _sort_key(kv[0][1])):
-        rand, margin = _margin(game, scores, random_scores)
-        out.setdefault(key, {})[game] = float(_nan(np.nanmean, (final - rand) / margin))
+    for (game, key), final in sorted(scores.items(), key=lambda kv: sort_key(kv[0][1])):
+        rand, margin = stacx_margin(game, scores, random_scores)
+        out.setdefault(key, {})[game] = float(quiet(np.nanmean, (final - rand) / margin))
     return out
 
 
 def median_normalised(runs_, *, random_scores=None) -> dict:
     """``{configuration: median over its games of the seed-mean normalised score}``."""
     norm = normalised_scores(runs_, random_scores=random_scores)
-    return {k: float(_nan(np.nanmedian, list(v.values()))) for k, v in norm.items()}
+    return {k: float(quiet(np.nanmedian, list(v.values()))) for k, v in norm.items()}
 
 
 def best_config(runs_, *, random_scores=None):
@@ -237,15 +235,6 @@ def improvement(runs_, bmg_config, *, random_scores=None) -> dict[str, float]:
     return dict(sorted(values.items(), key=lambda kv: kv[1]))
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def standardised_groups(runs_) -> list[tuple[str, str, np.ndarray]]:
     """``[(family, group, values)]`` for the right panel of `ablation_figure`.
 
@@ -258,8 +247,8 @@ def standardised_groups(runs_) -> list[tuple[str, str, np.ndarray]]:
     for (game, _), final in scores.items():
         stats.setdefault(game, []).extend(final[~np.isnan(final)])
     stats = {g: (np.mean(v), np.std(v) or 1.0) for g, v in stats.items() if v}
-    bmg = sorted({k for _, k in scores if k != STACX}, key=_sort_key)
-    opts = sorted({k[0] for k in bmg}, key=lambda o: _sort_key((o, "", 0)))
+    bmg = sorted({k for _, k in scores if k != STACX}, key=sort_key)
+    opts = sorted({k[0] for k in bmg}, key=lambda o: sort_key((o, "", 0)))
     families = [
         ("optimizer", 0, {o: OPTIMIZERS.get(o, o) for o in opts}),
         ("matching", 1, {k[1]: MATCHINGS.get(k[1], k[1]) for k in bmg}),  # bmg: by matching
@@ -280,180 +269,6 @@ def standardised_groups(runs_) -> list[tuple[str, str, np.ndarray]]:
     return out
 
 
-def _bars(ax, norm):
-    bmg = [k for k in norm if k != STACX]
-    groups = sorted({k[1:] for k in bmg}, key=lambda g: _sort_key(("", *g)))
-    opts = sorted({k[0] for k in bmg}, key=lambda o: _sort_key((o, "", 0)))
-    width, labelled = 0.8 / max(1, len(opts)), set()
-    for i, (matching, steps) in enumerate(groups):
-        for j, opt in enumerate(opts):
-            if (opt, matching, steps) not in norm:
-                continue
-            x = i + (j - (len(opts) - 1) / 2) * width
-            values = np.array(list(norm[opt, matching, steps].values()))
-            name = None if opt in labelled else OPTIMIZERS.get(opt, opt)
-            labelled.add(opt)
-            ax.bar(x, _nan(np.nanmedian, values), 0.9 * width, color=COLORS.get(opt), label=name)
-            ax.scatter(np.full(values.size, x), values, s=12, color="k", zorder=3)
-    ax.axhline(1.0, color="k", ls="--", lw=1, label="STACX")
-    ax.set_xticks(range(len(groups)), [f"{MATCHINGS.get(m, m)}\nL={s}" for m, s in groups])
-    ax.set_ylabel("normalised score (0 random, 1 STACX)")
-    ax.set_title("Median over games (dots: games)")
-    ax.legend(fontsize=8)
-
-
-def _against_L(ax, scores, game):
-    mine = {k: v for (g, k), v in scores.items() if g == game}
-    bmg = sorted((k for k in mine if k != STACX), key=_sort_key)
-    for opt, matching in dict.fromkeys(k[:2] for k in bmg):
-        finals = {k[2]: mine[k] for k in bmg if k[:2] == (opt, matching)}
-        marker, ls = MARKERS.get(matching, ("o", "-"))
-        name = f"{OPTIMIZERS.get(opt, opt)} {MATCHINGS.get(matching, matching)}"
-        mean, std = np.transpose([_mean_std(f) for f in finals.values()])
-        style = dict(color=COLORS.get(opt), marker=marker, ls=ls, capsize=3, label=name)
-        ax.errorbar(list(finals), mean, yerr=std, **style)
-    if STACX in mine:
-        mean, std = _mean_std(mine[STACX])
-        ax.axhline(mean, color="k", ls="--", lw=1, label="STACX")
-        ax.axhspan(mean - std, mean + std, color="k", alpha=0.08, lw=0)
-    ax.set_xticks(sorted({k[2] for k in bmg}))
-    if mine:
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, f"no runs of {game}", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("bootstrap steps L")
-    ax.set_ylabel("final episode return (mean ± std over seeds)")
-    ax.set_title(f"{game}: return against L")
-
-
-def _boxes(ax, groups):
-    import matplotlib.transforms
-
-    blend = matplotlib.transforms.blended_transform_factory(ax.transData, ax.transAxes)
-    families = list(dict.fromkeys(family for family, _, _ in groups))
-    positions = []
-    for family in families:  # one gap of 0.7 between families
-        first = len(positions) + 0.7 * families.index(family)
-        positions += [first + i for i, g in enumerate(g for g in groups if g[0] == family)]
-        ax.text(
-            first + (positions[-1] - first) / 2, 1.01, f"by {family}", ha="center", transform=blend
-        )
-    if groups:
-        boxes = ax.boxplot(
-            [g[2] for g in groups], positions=positions, widths=0.6, patch_artist=True
-        )
-        for box, (family, _, _) in zip(boxes["boxes"], groups, strict=True):
-            box.set(facecolor=f"C{families.index(family)}", alpha=0.5)
-        ax.set_xticks(positions, [g[1] for g in groups])
-    ax.axhline(0.0, color="k", lw=0.5)
-    ax.set_ylabel("final return, standardised per game")
-    ax.set_title("BMG seeds of all games", pad=16)
-
-
-def ablation_figure(runs_, *, game_for_L: str, random_scores=None):
-    """The three-panel ablation figure (paper, section 5.2).
-
-    Left: median normalised score per BMG configuration (bars, colour: target optimizer; dots:
-    games; dashed: STACX). Centre: final return against L on ``game_for_L``, mean ± std over
-    seeds, one line per (optimizer, matching); dashed: STACX, shaded ± std. Right: boxes of
-    `standardised_groups`. Configurations that were not run are left out.
-
-    Args:
-      runs_: the runs (`AtariRun`, e.g. from `load_runs`).
-      game_for_L: the game of the centre panel.
-      random_scores: ``{game: random-policy score}`` (default `minatar.RANDOM_SCORES`).
-
-    Returns:
-      The matplotlib ``Figure``.
-
-    Raises:
-      runs.RunDirError: if a game has no STACX run or no random score.
-    """
-    fig, axes = _pyplot().subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
-    _bars(axes[0], normalised_scores(runs_, random_scores=random_scores))
-    _against_L(axes[1], pooled(runs_), game_for_L)
-    _boxes(axes[2], standardised_groups(runs_))
-    return fig
-
-
-def _smooth(returns: np.ndarray, window: int) -> np.ndarray:
-    return np.stack(
-        [
-            _nan(np.nanmean, returns[max(0, i - window + 1) : i + 1], axis=0)
-            for i in range(len(returns))
-        ]
-    )
-
-
-def training_curves(runs_, key, *, smooth: int = 5, random_scores=None):
-    """The median normalised score of configuration ``key`` over training (module docstring).
-
-    Returns:
-      ``(frames, line, low, high)``, arrays over the frames of the rows of all runs up to the
-      shortest run: the median over games of the seed-mean curve and the min / max over seeds
-      of the per-seed median-over-games curves.
-    """
-    runs_ = list(runs_)
-    scores = pooled(runs_)
-    grid = np.unique(np.concatenate([r.frames for r in runs_]))
-    grid = grid[grid <= min(r.frames[-1] for r in runs_)]
-    per_game = {}
-    for run in (r for r in runs_ if r.key == key):
-        rand, margin = _margin(run.game, scores, random_scores)
-        curves = (_smooth(run.returns, smooth) - rand) / margin
-        curves = np.stack([np.interp(grid, run.frames, c) for c in curves.T], axis=1)
-        per_game.setdefault(run.game, []).append(curves)
-    if not per_game:
-        raise runs.RunDirError(f"no runs of {label(key)}")
-    per_game = [np.concatenate(c, axis=1) for c in per_game.values()]  # [points, seeds] each
-    line = _nan(np.nanmedian, [_nan(np.nanmean, c, axis=1) for c in per_game], axis=0)
-    n = min(c.shape[1] for c in per_game)
-    seeds = _nan(np.nanmedian, [c[:, :n] for c in per_game], axis=0)  # [points, n]
-    return grid, line, _nan(np.nanmin, seeds, axis=1), _nan(np.nanmax, seeds, axis=1)
-
-
-def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5, random_scores=None):
-    """Per-game improvement of a BMG configuration over STACX, and the training curves.
-
-    Args:
-      runs_: the runs (`AtariRun`).
-      bmg_config: ``(target_optimizer, matching, L)``, e.g. ``("rmsprop", "kl_v", 4)``;
-        default: `best_config`.
-      smooth: rows of the moving average of the training curves (`training_curves`).
-      random_scores: as in `ablation_figure`.
-
-    Returns:
-      The matplotlib ``Figure``: improvement per game (left), curves (right).
-    """
-    import matplotlib.ticker
-
-    plt = _pyplot()
-    bmg_config = tuple(bmg_config or best_config(runs_, random_scores=random_scores))
-    gains = improvement(runs_, bmg_config, random_scores=random_scores)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    values = list(gains.values())
-    left.bar(
-        range(len(gains)), values, color=["tab:green" if v >= 0 else "tab:red" for v in values]
-    )
-    left.set_xticks(range(len(gains)), list(gains), rotation=30)
-    left.axhline(0.0, color="k", lw=0.5)
-    left.set_ylabel("improvement over STACX (% of STACX − random)")
-    left.set_title(f"{label(bmg_config)} vs STACX")
-    for key, color in ((STACX, "k"), (bmg_config, "tab:red")):
-        frames, line, low, high = training_curves(
-            runs_, key, smooth=smooth, random_scores=random_scores
-        )
-        right.plot(frames, line, color=color, label=label(key))
-        right.fill_between(frames, low, high, color=color, alpha=0.2, lw=0)
-    right.axhline(1.0, color="k", ls=":", lw=0.8)
-    right.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
-    right.set_xlabel("frames per seed")
-    right.set_ylabel("normalised score, median over games")
-    right.set_title(f"Training (band: min–max over seeds, {smooth}-row average)")
-    right.legend(fontsize=8)
-    return fig
-
-
 def summary_table(runs_, *, random_scores=None) -> str:
     """Markdown: per configuration, final score mean ± std per game and median normalised score."""
     scores, names = pooled(runs_), games(runs_)
@@ -462,9 +277,9 @@ def summary_table(runs_, *, random_scores=None) -> str:
         "| configuration | " + " | ".join(names) + " | median normalised |",
         "|---" * (len(names) + 2) + "|",
     ]
-    for key in sorted(medians, key=_sort_key):
+    for key in sorted(medians, key=sort_key):
         cells = [
-            "{:.2f} ± {:.2f}".format(*_mean_std(scores[g, key])) if (g, key) in scores else "–"
+            "{:.2f} ± {:.2f}".format(*mean_std(scores[g, key])) if (g, key) in scores else "–"
             for g in names
         ]
         lines.append(f"| {label(key)} | " + " | ".join(cells) + f" | {medians[key]:.2f} |")
@@ -486,7 +301,7 @@ def marginals(runs_, *, random_scores=None) -> dict[str, dict]:
         for factor, level in zip(("optimizer", "matching", "L"), key, strict=True):
             cells[factor].setdefault(level, []).extend(per_game.values())
     return {
-        factor: {level: float(_nan(np.nanmean, v)) for level, v in levels.items()}
+        factor: {level: float(quiet(np.nanmean, v)) for level, v in levels.items()}
         for factor, levels in cells.items()
     }
 
@@ -499,32 +314,3 @@ def marginals_table(runs_, *, random_scores=None) -> str:
         cells = [f"{names.get(level, f'L={level}')} {m:.3f}" for level, m in levels.items()]
         lines.append(f"- {factor}: " + ", ".join(cells))
     return "\n".join(lines)
-
-
-def write_figures(root_or_dirs, out: str | os.PathLike, *, game_for_L: str) -> str:
-    """Writes ``out.png/.pdf`` (ablation) and ``out_improvement.png/.pdf``; returns the table."""
-    loaded = load_runs(root_or_dirs)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figures = {out: ablation_figure(loaded, game_for_L=game_for_L)}
-    try:
-        bmg_config = best_config(loaded)
-    except runs.RunDirError:  # no BMG run with a final score yet: no improvement figure
-        bmg_config = None
-    if bmg_config:
-        figures[out.with_name(out.name + "_improvement")] = improvement_figure(
-            loaded, bmg_config=bmg_config
-        )
-    written = []
-    for path, fig in figures.items():
-        for suffix in (".png", ".pdf"):
-            fig.savefig(path.with_name(path.name + suffix), dpi=150, bbox_inches="tight")
-            written.append(str(path.with_name(path.name + suffix)))
-        _pyplot().close(fig)
-    return (
-        summary_table(loaded)
-        + "\n\nMean normalised score of the BMG runs with each setting:\n"
-        + marginals_table(loaded)
-        + "\nwrote "
-        + ", ".join(written)
-    )

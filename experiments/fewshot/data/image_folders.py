@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from experiments.fewshot.episodes import DataError
+from experiments.fewshot.data.episodes import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

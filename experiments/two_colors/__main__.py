@@ -7,7 +7,8 @@ as one vmapped program, sharded over the machine's devices (every CPU core is a 
   python -m experiments.two_colors --method=bmg --preset=quick --run_dir=runs/tc/bmg
   python -m experiments.two_colors --method=mg --preset=quick --run_dir=runs/tc/mg
   python -m experiments.two_colors --method=a2c --preset=quick --run_dir=runs/tc/a2c
-  python -m experiments.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg --out=runs/tc/fig
+  python -m experiments.two_colors.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg \
+      --out=runs/tc/fig
 
 Presets: ``paper`` (50 seeds, 6.4M steps, BMG K=7 L=9, MG K=15), ``lifetime`` (the paper's
 6.4M steps with 10 seeds: the README's figure and table), ``quick`` (10 seeds, 819,200 steps:
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 
 from experiments.common import cli
-from experiments.two_colors_config import CHOICES, PRESETS, TwoColorsConfig, make_config
+from experiments.two_colors.config import CHOICES, PRESETS, TwoColorsConfig, make_config
 
 CLI = cli.Cli("experiments.two_colors", __doc__)
 _PRESET = CLI.enum("preset", "quick", PRESETS, "Named preset the flags override.")
@@ -38,6 +39,9 @@ _DEVICES = CLI.integer(
     lower_bound=1,
 )
 _QUIET = CLI.boolean("quiet", False, "No progress bar.")
+_TENSORBOARD = CLI.boolean(
+    "tensorboard", False, "Also write the rows as TensorBoard scalars (needs tensorboardX)."
+)
 _CONFIG = CLI.config_flags(TwoColorsConfig, choices=CHOICES, defaults={"method": "bmg"})
 
 
@@ -65,21 +69,16 @@ def main(argv: list[str]) -> list[dict]:
     CLI.parse(argv)
     run_dir = CLI.required(_RUN_DIR, "where the config, metrics and checkpoints go")
     config = config_from_flags()
-    from experiments import population, two_colors_train  # JAX starts here
-    from experiments.progress import ProgressBar
+    from experiments.common import population  # JAX starts here
+    from experiments.common.progress import feedback
+    from experiments.two_colors import train as two_colors_train
 
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     population.request_cpu_devices(_DEVICES.value)
-    bar = (
-        None
-        if _QUIET.value
-        else ProgressBar(total=config.num_rows, desc=f"{config.method} x{config.seeds}")
-    )
-    try:
-        rows = two_colors_train.train(config, run_dir, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
+    desc = f"{config.method} x{config.seeds}"
+    shown = dict(quiet=_QUIET.value, tensorboard=_TENSORBOARD.value)
+    with feedback(run_dir, total=config.num_rows, desc=desc, **shown) as kwargs:
+        rows = two_colors_train.train(config, run_dir, **kwargs)
     last = rows[-1]
     mean_return = sum(last["cumulative_reward"]) / len(last["cumulative_reward"])
     print(

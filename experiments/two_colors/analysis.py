@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments import runs
+from experiments.common import runs
 
 REPLICATION = {
     "a2c": {"total_return": "≈ +650,000 (ε = 0.3)", "late": "≈ 0.15", "recovery": "—"},
@@ -59,7 +59,7 @@ class Run:
         if self.method not in LABELS or "swap_period" not in self.config:
             raise runs.RunDirError(
                 f"{run_dir} is not a two-colors run directory (its method is {self.method!r}); "
-                "MinAtar runs are plotted with --atari_root"
+                "MinAtar runs are plotted with python -m experiments.minatar.plot"
             )
         rows = runs.read_metrics(run_dir)
         if not rows:

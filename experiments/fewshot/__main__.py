@@ -1,10 +1,10 @@
-"""MAML and BMG few-shot learning (paper, section 6): ``python -m experiments.maml``.
+"""MAML and BMG few-shot learning (paper, section 6): ``python -m experiments.fewshot``.
 
 Examples::
 
-    python -m experiments.maml --task=sinusoid --method=bmg --preset=quick --run_dir=runs/sin_bmg
-    python -m experiments.maml --task=digits --method=maml --shots=5 --run_dir=runs/dig_maml
-    python -m experiments.maml --task=omniglot --data_dir=path/to/omniglot --run_dir=runs/omni
+    python -m experiments.fewshot --task=sinusoid --method=bmg --preset=quick --run_dir=runs/sin_bmg
+    python -m experiments.fewshot --task=digits --method=maml --shots=5 --run_dir=runs/dig_maml
+    python -m experiments.fewshot --task=omniglot --data_dir=path/to/omniglot --run_dir=runs/omni
 
 The preset (``paper``, ``quick``, ``smoke``) gives a complete `Config` for the task; flags
 that are set override it (every field of `Config` is a flag). ``--run_dir`` is required;
@@ -21,12 +21,13 @@ from collections.abc import Sequence
 
 from experiments.common import cli
 from experiments.fewshot import config as config_lib
-from experiments.fewshot.episodes import DataError
+from experiments.fewshot.data.episodes import DataError
 
-CLI = cli.Cli("experiments.maml", __doc__)
+CLI = cli.Cli("experiments.fewshot", __doc__)
 FLAGS = CLI.flags
 CLI.enum("preset", "quick", config_lib.PRESETS, "Named configuration.")
 CLI.string("run_dir", None, "Run directory (required): config, metrics, checkpoints.")
+CLI.boolean("tensorboard", False, "Also write the records as TensorBoard scalars.")
 _CONFIG = CLI.config_flags(
     config_lib.Config, choices=config_lib.CHOICES, defaults={"method": "maml"}
 )
@@ -66,9 +67,16 @@ def main(argv: Sequence[str]):
     CLI.parse(argv)
     run_dir = CLI.required(FLAGS["run_dir"], "nothing is written elsewhere")
     config = config_from_flags()
+    from experiments.common.progress import LazyScalarWriter
     from experiments.fewshot import train  # imports JAX
 
-    return train.run(config, run_dir)
+    if not FLAGS.tensorboard:
+        return train.run(config, run_dir)
+    writer = LazyScalarWriter(run_dir, step_key="step")
+    try:
+        return train.run(config, run_dir, on_record=writer)
+    finally:
+        writer.close()
 
 
 if __name__ == "__main__":

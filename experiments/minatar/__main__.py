@@ -7,15 +7,15 @@ an SGD or RMSProp ``--target_optimizer`` step and compared by ``--matching``). E
 steps, rollouts, updates and meta-updates run as one jitted program, vmapped over the
 environments and the seeds and sharded over the CPU cores.
 
-  python -m experiments.atari --env=breakout --method=stacx --run_dir=runs/atari/breakout/stacx
-  python -m experiments.atari --env=breakout --method=bmg --target_optimizer=rmsprop \
+  python -m experiments.minatar --env=breakout --method=stacx --run_dir=runs/atari/breakout/stacx
+  python -m experiments.minatar --env=breakout --method=bmg --target_optimizer=rmsprop \
       --matching=kl_v --bootstrap_steps=4 --run_dir=runs/atari/breakout/bmg-rmsprop-kl_v-L4
 
 Presets: ``paper`` (3 seeds, 10M frames), ``quick`` (2 seeds, 1M frames), ``smoke`` (a second,
 for tests). Any flag overrides its preset; a BMG flag with ``--method=stacx`` is an error.
 Running again with the same flags and ``--run_dir`` resumes from the last checkpoint; a
 finished run is left as it is (nothing is written). The whole ablation grid:
-``python -m experiments.atari_sweep``. Bad flags or settings are one line on stderr with exit
+``python -m experiments.minatar.sweep``. Bad flags or settings are one line on stderr with exit
 status 2; a run directory that cannot be used, or a run that went NaN, one line with status
 1. The flags live in this module's own ``FLAGS`` (not absl's global ones).
 """
@@ -25,10 +25,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from experiments.atari_config import CHOICES, PRESETS, AtariConfig, make_config
 from experiments.common import cli
+from experiments.minatar.config import CHOICES, PRESETS, AtariConfig, make_config
 
-CLI = cli.Cli("experiments.atari", __doc__)
+CLI = cli.Cli("experiments.minatar", __doc__)
 FLAGS = CLI.flags
 CLI.enum("preset", "quick", PRESETS, "Named preset the flags override.")
 CLI.string("run_dir", None, "Run directory (config, metrics, checkpoints).")
@@ -39,6 +39,9 @@ CLI.integer(
     lower_bound=1,
 )
 CLI.boolean("quiet", False, "No progress bar.")
+CLI.boolean(
+    "tensorboard", False, "Also write the rows as TensorBoard scalars (needs tensorboardX)."
+)
 _CONFIG = CLI.config_flags(AtariConfig, choices=CHOICES, defaults={"method": "bmg"})
 
 
@@ -69,10 +72,10 @@ def main(argv: Sequence[str]) -> list[dict]:
     CLI.parse(argv)
     run_dir = CLI.required(FLAGS["run_dir"], "where the config, metrics, checkpoints go")
     config = config_from_flags()
-    from experiments import population
+    from experiments.common import population
 
     population.request_cpu_devices(FLAGS.num_devices)
-    rows = run(config, run_dir, quiet=FLAGS.quiet)
+    rows = run(config, run_dir, quiet=FLAGS.quiet, tensorboard=FLAGS.tensorboard)
     returns = [r for r in rows[-1]["episode_return"] if r is not None]
     mean = f"{sum(returns) / len(returns):.2f}" if returns else "n/a"
     print(
@@ -89,21 +92,19 @@ def describe(config: AtariConfig) -> str:
     return f"bmg {config.target_optimizer} {config.matching} L={config.bootstrap_steps}"
 
 
-def run(config: AtariConfig, run_dir: str, *, quiet: bool = False) -> list[dict]:
-    """Trains (or resumes) ``config`` in ``run_dir`` with a progress bar unless ``quiet``."""
-    from experiments import atari_train
-    from experiments.progress import ProgressBar
+def run(
+    config: AtariConfig, run_dir: str, *, quiet: bool = False, tensorboard: bool = False
+) -> list[dict]:
+    """Trains (or resumes) ``config`` in ``run_dir`` with a progress bar unless ``quiet``,
+    and TensorBoard scalars if ``tensorboard``."""
+    from experiments.common.progress import feedback
+    from experiments.minatar import train as atari_train
 
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-    bar = None
-    if not quiet:
-        desc = f"{config.env} {describe(config)} x{config.seeds}"
-        bar = ProgressBar(total=config.num_rows, desc=desc)
-    try:
-        return atari_train.train(config, run_dir, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
+    desc = f"{config.env} {describe(config)} x{config.seeds}"
+    shown = dict(quiet=quiet, tensorboard=tensorboard, step_key="frames")
+    with feedback(run_dir, total=config.num_rows, desc=desc, **shown) as kwargs:
+        return atari_train.train(config, run_dir, **kwargs)
 
 
 if __name__ == "__main__":

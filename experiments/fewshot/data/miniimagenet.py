@@ -16,8 +16,8 @@ from __future__ import annotations
 import csv
 import os
 
-from experiments.fewshot import image_folders
-from experiments.fewshot.episodes import ClassSplit, DataError
+from experiments.fewshot.data import image_folders
+from experiments.fewshot.data.episodes import ClassSplit, DataError
 
 LAYOUT = (
     "expected either <data_dir>/{train,val,test}/<class>/*.jpg class folders or "

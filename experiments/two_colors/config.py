@@ -32,7 +32,7 @@ import dataclasses
 
 from agents.actor_critic import REDUCTIONS, VALUE_TARGETS
 from agents.networks import INITS
-from experiments.config_checks import (
+from experiments.common.config_checks import (
     ConfigError,
     check_choices,
     check_counts_and_seed,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from agents.stacx import HYPER_NAMES, StacxConfig
-from experiments.config_checks import (
+from experiments.common.config_checks import (
     ConfigError,
     check_choices,
     check_counts_and_seed,

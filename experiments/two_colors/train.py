@@ -27,7 +27,7 @@ from agents import actor_critic
 from agents.networks import actor_critic_mlp, sigmoid_meta_net
 from experiments.common import trainer
 from experiments.envs import two_colors
-from experiments.two_colors_config import TwoColorsConfig
+from experiments.two_colors.config import TwoColorsConfig
 
 
 class TrainState(NamedTuple):
@@ -199,6 +199,7 @@ def train(
     *,
     progress: Callable[[int, int, float | None], None] | None = None,
     stop_after_rows: int | None = None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Trains (or resumes) a run of ``config`` in ``run_dir`` (`trainer.train`).
 
@@ -221,4 +222,5 @@ def train(
         extra=np.zeros(config.seeds),
         progress=progress,
         stop_after_rows=stop_after_rows,
+        on_row=on_row,
     )

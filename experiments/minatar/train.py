@@ -29,9 +29,9 @@ import optax
 import bmg
 from agents import stacx
 from agents.networks import minatar_multihead
-from experiments.atari_config import AtariConfig
 from experiments.common import trainer
 from experiments.envs import minatar
+from experiments.minatar.config import AtariConfig
 
 
 class TrainState(NamedTuple):
@@ -175,6 +175,7 @@ def train(
     *,
     progress: Callable[[int, int, float | None], None] | None = None,
     stop_after_rows: int | None = None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Trains (or resumes) a run of ``config`` in ``run_dir`` (`trainer.train`);
     ``progress`` reports frames/s."""
@@ -191,4 +192,5 @@ def train(
         steps_per_row=frames_per_row,
         progress=progress,
         stop_after_rows=stop_after_rows,
+        on_row=on_row,
     )

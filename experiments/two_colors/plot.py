@@ -3,42 +3,27 @@ r"""The paper's two-colors figure (section 5.1), drawn from run directories only
 Three panels, each the mean over seeds with a 95% bootstrap confidence band: the total return
 (cumulative reward) of each method over the lifetime; the reward per step over the last four
 swap periods (400k steps, swaps dotted); the meta-learned entropy weight ε of MG and BMG over
-the same window. The table (`experiments.two_colors_analysis.table`) puts total return,
+the same window. The table (`experiments.two_colors.analysis.table`) puts total return,
 late reward per step and recovery time after a swap beside the public replication's figures.
 
-  python -m experiments.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg --out=runs/tc/fig
+  python -m experiments.two_colors.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg \
+      --out=runs/tc/fig
 
 writes ``fig.png`` and ``fig.pdf`` and prints the table.
-
-The MinAtar STACX / BMG ablation (section 5.2; see `experiments.plot_atari` for the
-definitions) reads every run directory under a folder instead:
-
-  python -m experiments.plot --atari_root=runs/atari --out=docs/atari_quick --atari_game=breakout
-
-writes ``atari_quick.png``/``.pdf`` (the ablation figure; ``--atari_game`` is the game of its
-return-against-L panel) and ``atari_quick_improvement.png``/``.pdf``, and prints a Markdown
-table of the final scores. Give exactly one of ``--run_dirs`` and ``--atari_root``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from experiments import two_colors_analysis
-from experiments.atari_config import GAMES
 from experiments.common import cli
-from experiments.two_colors_analysis import Run
+from experiments.two_colors import analysis as two_colors_analysis
+from experiments.two_colors.analysis import Run
 
-CLI = cli.Cli("experiments.plot", __doc__)
+CLI = cli.Cli("experiments.two_colors.plot", __doc__)
 _RUN_DIRS = CLI.string_list("run_dirs", None, "Run directories, one line each in the plot.")
 _LABELS = CLI.string_list("labels", None, "Legend labels (default: each run's method).")
 _OUT = CLI.string("out", None, "Output path without extension (.png and .pdf).")
-_ATARI_ROOT = CLI.string(
-    "atari_root", None, "A folder searched recursively for MinAtar run directories."
-)
-_ATARI_GAME = CLI.enum(
-    "atari_game", "breakout", GAMES, "The game of the MinAtar ablation's return-against-L panel."
-)
 _WINDOW = CLI.integer(
     "window",
     400_000,
@@ -136,21 +121,13 @@ def main(argv: list[str]) -> None:
       cli.RunError: an ``--out`` that cannot be written.
     """
     CLI.parse(argv)
-    if bool(_RUN_DIRS.value) == bool(_ATARI_ROOT.value):
-        raise cli.UsageError(
-            "give exactly one of --run_dirs (two-colors) and --atari_root (MinAtar)"
-        )
+    run_dirs = CLI.required(_RUN_DIRS, "the run directories to plot")
     out = cli.check_output(CLI.required(_OUT, "the figures' path without extension"))
-    if _ATARI_ROOT.value:
-        from experiments import plot_atari
-
-        print(plot_atari.write_figures(_ATARI_ROOT.value, out, game_for_L=_ATARI_GAME.value))
-        return
-    labels = _LABELS.value or [None] * len(_RUN_DIRS.value)
-    if len(labels) != len(_RUN_DIRS.value):
+    labels = _LABELS.value or [None] * len(run_dirs)
+    if len(labels) != len(run_dirs):
         raise cli.UsageError("--labels needs one label per run directory")
     window = _WINDOW.value
-    loaded = [Run(d, label) for d, label in zip(_RUN_DIRS.value, labels, strict=True)]
+    loaded = [Run(d, label) for d, label in zip(run_dirs, labels, strict=True)]
     fig = figure(loaded, window=window)
     out.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):

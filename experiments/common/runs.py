@@ -227,6 +227,7 @@ def train_rows(
     place: Callable[[Any], Any] = lambda carry: carry,
     progress: Callable[[int, int, float | None], None] | None = None,
     stop_after_rows: int | None = None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """The chunked training loop of a run directory: resume, one metric row per chunk,
     checkpoints.
@@ -251,6 +252,7 @@ def train_rows(
       progress: called after each row with ``(rows done, num_rows, steps/s or None)``; the
         rate is ``None`` for a call's first row, whose time may include compilation.
       stop_after_rows: stop (after a checkpoint) once this many rows exist.
+      on_row: called with each record once it is written (say, a TensorBoard writer).
 
     Returns:
       All metric rows of the run.
@@ -282,6 +284,8 @@ def train_rows(
             carry, record, row=done, at=_position(record), run_dir=run_dir, checkpoint_row=saved
         )
         append_metrics(run_dir, [record])
+        if on_row is not None:
+            on_row(record)
         if done % checkpoint_every == 0 or done == last:
             save_checkpoint(run_dir, carry, progress=done, metric_rows=done)
             saved = done

@@ -1,14 +1,14 @@
 r"""The paper's Atari ablation grid on MinAtar: STACX and BMG over {SGD, RMSProp} target
 optimizers x {L2, KL, KL&V} matching x L in {1, 2, 4}, for each game.
 
-  python -m experiments.atari_sweep --root=runs/atari --games=breakout,space_invaders
-  python -m experiments.plot --atari_root=runs/atari --out=runs/atari/ablation
+  python -m experiments.minatar.sweep --root=runs/atari --games=breakout,space_invaders
+  python -m experiments.minatar.plot --root=runs/atari --out=runs/atari/ablation
 
 Each run goes to ``<root>/<game>/stacx`` or ``<root>/<game>/bmg-<optimizer>-<matching>-L<L>``.
 Runs already complete are skipped, unfinished ones resume from their checkpoint, so the same
 command continues an interrupted sweep. The order is by game, STACX first, then the BMG
 configurations; ``--dry_run`` lists the runs and their state without training. Flags of
-`experiments.atari` that are not BMG-specific (``--seeds``, ``--total_frames``, ...) pass
+`experiments.minatar` that are not BMG-specific (``--seeds``, ``--total_frames``, ...) pass
 through to every run with ``--set=name=value,...``. Every setting of every run is checked
 before anything trains: bad flags or settings are one line on stderr with exit status 2; a
 ``--root`` or run directory that cannot be used, one line with status 1.
@@ -20,8 +20,8 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments import runs
-from experiments.atari_config import (
+from experiments.common import cli, runs
+from experiments.minatar.config import (
     BMG_ONLY_FIELDS,
     CHOICES,
     GAMES,
@@ -31,9 +31,8 @@ from experiments.atari_config import (
     AtariConfig,
     make_config,
 )
-from experiments.common import cli
 
-CLI = cli.Cli("experiments.atari_sweep", __doc__)
+CLI = cli.Cli("experiments.minatar.sweep", __doc__)
 FLAGS = CLI.flags
 CLI.string("root", None, "Folder of the sweep's run directories.")
 CLI.string_list("games", ["breakout", "space_invaders"], f"Games, from {', '.join(GAMES)}.")
@@ -44,6 +43,7 @@ CLI.enum("preset", "quick", PRESETS, "Preset of every run.")
 CLI.string_list("set", [], "Overrides for every run: name=value,name=value.")
 CLI.boolean("dry_run", False, "List the runs and their state; train nothing.")
 CLI.boolean("quiet", False, "No progress bars.")
+CLI.boolean("tensorboard", False, "Also write each run's rows as TensorBoard scalars.")
 
 _DECIDED_BY_THE_SWEEP = ("env", "method", "target_optimizer", "matching", "bootstrap_steps")
 
@@ -154,12 +154,13 @@ def main(argv: Sequence[str]) -> list[str]:
         for name, _, state in states:
             print(f"  {name:<36} {state}")
         return []
-    from experiments import atari, population
+    from experiments.common import population
+    from experiments.minatar import __main__ as atari
 
     population.request_cpu_devices()
     for i, (name, config) in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {name}", flush=True)
-        atari.run(config, str(root / name), quiet=FLAGS.quiet)
+        atari.run(config, str(root / name), quiet=FLAGS.quiet, tensorboard=FLAGS.tensorboard)
     return [name for name, _ in todo]
 
 

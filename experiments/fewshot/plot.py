@@ -1,13 +1,13 @@
 """Plots few-shot runs: meta-test accuracy (or MSE) against training time and meta-steps.
 
-Reads run directories written by ``python -m experiments.maml`` (``config.json`` and the
+Reads run directories written by ``python -m experiments.fewshot`` (``config.json`` and the
 ``eval`` records of ``metrics.jsonl``) and nothing else. Runs are grouped by task, ways and
 shots (one row of two panels per group: against meta-training wall-clock seconds and against
 meta-steps); each run is one line with its 95% confidence band. Writes ``<out>.png`` and
 ``<out>.pdf`` and prints, per group, each run's final value and the training time at which it
 first reaches the final value of the group's MAML run.
 
-Usage: ``python -m experiments.plot_maml --out runs/maml runs/sin_maml runs/sin_bmg ...``
+Usage: ``python -m experiments.fewshot.plot --out runs/maml runs/sin_maml runs/sin_bmg ...``
 
 Bad flags are one line on stderr with exit status 2; a run directory that cannot be read (or
 is not a few-shot one), or an ``--out`` that cannot be written, one line with status 1.
@@ -20,11 +20,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from experiments import runs
-from experiments.common import cli
+from experiments.common import cli, runs
 from experiments.fewshot import run_dir as run_dir_lib
 
-CLI = cli.Cli("experiments.plot_maml", __doc__, positional="run directories")
+CLI = cli.Cli("experiments.fewshot.plot", __doc__, positional="run directories")
 _OUT = CLI.string("out", None, "Output path without extension (.png and .pdf).")
 
 
@@ -47,7 +46,7 @@ def load_run(path: str) -> Run:
     """
     run = Run(runs.read_config(path))
     if "task" not in run or "shots" not in run:
-        raise runs.RunDirError(f"{path} is not a run directory of experiments.maml")
+        raise runs.RunDirError(f"{path} is not a run directory of experiments.fewshot")
     run["evals"] = run_dir_lib.read_metrics(path, "eval")
     run["path"] = path
     if not run["evals"]:
@@ -153,7 +152,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     """
     run_dirs = CLI.parse(argv)
     if not run_dirs:
-        raise cli.UsageError("give one or more run directories of experiments.maml")
+        raise cli.UsageError("give one or more run directories of experiments.fewshot")
     out = cli.check_output(CLI.required(_OUT, "the figure's path without extension"))
     groups: dict[str, list[Run]] = {}
     for path in run_dirs:

@@ -1,0 +1,83 @@
+"""What a training call shows as it goes: a progress bar over metric rows (tqdm, on stderr)
+and, with ``--tensorboard``, the rows as TensorBoard scalars."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+
+
+class ProgressBar:
+    """A tqdm bar over metric rows showing the aggregate environment steps per second.
+
+    Call it as the ``progress`` callback of a ``train`` function:
+    ``bar(rows_done, rows_total, steps_per_second or None)``. The bar appears with the first
+    row trained, so a run that stops before one (a run directory that cannot be used, a run
+    that is already finished) writes nothing to stderr but its own error line, if any.
+    """
+
+    def __init__(self, *, total: int, desc: str):
+        self._total, self._desc, self._bar = total, desc, None
+
+    def __call__(self, done: int, total: int, steps_per_second: float | None):
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self._total, unit="row", file=sys.stderr, mininterval=1.0, desc=self._desc
+            )
+        self._bar.n = done
+        rate = "compiled" if steps_per_second is None else f"{steps_per_second:,.0f} env-steps/s"
+        self._bar.set_postfix_str(rate, refresh=True)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+
+
+class LazyScalarWriter:
+    """A `tensorboard.ScalarWriter` made at the first row, so a run that writes no row (a
+    finished one, perhaps read-only) makes no folder. ``tensorboardX`` is checked at once."""
+
+    def __init__(self, run_dir: str | os.PathLike, *, step_key: str):
+        from experiments.common.cli import RunError
+
+        if importlib.util.find_spec("tensorboardX") is None:
+            raise RunError("--tensorboard needs tensorboardX: pip install tensorboardX")
+        self._args, self._writer = (run_dir, step_key), None
+
+    def __call__(self, record: dict) -> None:
+        if self._writer is None:
+            from experiments.common.tensorboard import ScalarWriter
+
+            run_dir, step_key = self._args
+            self._writer = ScalarWriter(run_dir, step_key=step_key)
+        self._writer(record)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+@contextlib.contextmanager
+def feedback(
+    run_dir: str | os.PathLike,
+    *,
+    total: int,
+    desc: str,
+    quiet: bool = False,
+    tensorboard: bool = False,
+    step_key: str = "env_steps",
+):
+    """The keyword arguments ``progress`` and ``on_row`` of a ``train`` call: a progress bar
+    (none if ``quiet``) and a TensorBoard writer (if ``tensorboard``), closed afterwards."""
+    bar = None if quiet else ProgressBar(total=total, desc=desc)
+    writer = LazyScalarWriter(run_dir, step_key=step_key) if tensorboard else None
+    try:
+        yield {"progress": bar, "on_row": writer}
+    finally:
+        for thing in (bar, writer):
+            if thing is not None:
+                thing.close()

@@ -10,13 +10,12 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import bmg
 from agents import stacx
 from agents.networks import minatar_multihead
-from experiments.minatar import config as atari_config
-from experiments.minatar import train as atari_train
 
 FAST_XLA = {"xla_backend_optimization_level": 0}
 
@@ -217,18 +216,20 @@ NETS = minatar_multihead(
 )
 
 
-def _config(method="stacx", **overrides):
-    return atari_config.make_config(preset="smoke", method=method, **{**TINY, **overrides})
+def _config(**overrides) -> stacx.StacxConfig:
+    """The agent's default settings at the tiny environment's sizes."""
+    return stacx.StacxConfig(
+        num_envs=TINY["num_envs"], rollout_length=TINY["rollout_length"], **overrides
+    )
 
 
-def _agent(config):
-    agent_config = config.agent_config()
+def _agent(agent_config):
     return agent_config, stacx.make_learner(NETS, ENV, agent_config)
 
 
 @functools.cache
 def _initial_program():
-    agent_config = _config().agent_config()
+    agent_config = _config()
     return _compile(lambda key: stacx.initial_state(NETS, ENV, key, agent_config), _key(0))
 
 
@@ -269,24 +270,23 @@ def test_bmg_l1_sgd_l2_is_alpha_times_stacx_meta_gradient():
     hyperparameter of every head, and that it is exactly zero for the unlearned one.)
     """
     alpha = 0.37
-    learned = "discount,lambda_,policy_cost,value_cost"
-    mg_config = _config("stacx", learned=learned)
-    bmg_config = _config(
-        "bmg",
-        learned=learned,
+    agent_config, learner = _agent(
+        _config(learned=("discount", "lambda_", "policy_cost", "value_cost"))
+    )
+    mask = stacx.learned_mask(agent_config, NETS.num_heads)
+    assert mask == stacx.Hypers(True, True, True, True, False)
+    adam = optax.masked(optax.adam(1e-3), mask)  # as experiments.minatar.train builds them
+    mg = bmg.meta_gradient(learner, num_inner_steps=1, meta_optimizer=adam)
+    matching, match_on = stacx.matching("l2")
+    bootstrapped = bmg.bootstrapped_meta_gradient(
+        learner,
+        num_inner_steps=1,
         bootstrap_steps=1,
-        target_optimizer="sgd",
-        target_learning_rate=alpha,
-        matching="l2",
+        target_optimizer=optax.sgd(alpha),
+        meta_optimizer=adam,
+        matching=matching,
+        match_on=match_on,
     )
-    assert mg_config.num_inner_steps == bmg_config.num_inner_steps == 1
-    agent_config, learner = _agent(mg_config)
-    assert bmg_config.agent_config() == agent_config
-    assert stacx.learned_mask(agent_config, NETS.num_heads) == stacx.Hypers(
-        True, True, True, True, False
-    )
-    mg = atari_train.meta_optimizer(mg_config, learner)
-    bootstrapped = atari_train.meta_optimizer(bmg_config, learner)
     state32 = _initial(seed=3)
 
     def meta_gradients(w, state, target_opt_state):

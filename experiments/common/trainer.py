@@ -139,8 +139,9 @@ def train(
     Returns:
       All metric rows of the run.
     """
-    path = runs.prepare(run_dir, config)
-    with runs.lock(path):
+    path = runs.make_dir(run_dir)
+    with runs.lock(path):  # config.json too is written by the lock's holder only
+        runs.prepare(path, config)
         sharding = population.population_sharding(config.seeds)
         program_, chunk = compiled(build, config, sharding)
 

@@ -196,6 +196,13 @@ def test_plot_from_run_dirs(tmp_path):
     json.loads((tmp_path / "bmg" / "config.json").read_text())
 
 
+def test_a_run_directory_held_by_another_writer_gets_no_config(tmp_path):
+    with runs.lock(tmp_path):  # flock: a second open file conflicts even in one process
+        with pytest.raises(runs.RunDirError, match="another process"):
+            two_colors_train.train(make_config(preset="smoke", method="a2c"), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]
+
+
 def test_two_processes_cannot_write_one_run(tmp_path):
     runs.prepare(tmp_path, make_config(preset="smoke", method="a2c"))
     with runs.lock(tmp_path):

@@ -101,9 +101,12 @@ def figure(runs_: list[Run], *, window: int = 400_000):
         for t in range(0, span + 1, swap):
             ax.axvline(t, color="k", ls=":", lw=0.8)
         ax.xaxis.set_major_formatter(thousands)
-        ax.set_title(title)
-        ax.legend()
-    windows = ", ".join(f"{label} {start / 1e6:g}M" for label, start in ends.items())
+        ax.set_title(title)  # one legend, the left panel's: the colours are the same
+    starts = set(ends.values())
+    if len(starts) == 1:
+        windows = f"{starts.pop() / 1e6:g}M"
+    else:
+        windows = ", ".join(f"{label} {start / 1e6:g}M" for label, start in ends.items())
     for ax in (late, eps):
         ax.set_xlabel(f"steps after {windows} (dotted: swaps)")
     late.set_ylabel("reward per step")

@@ -4,7 +4,6 @@ and, with ``--tensorboard``, the rows as TensorBoard scalars."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import sys
 
@@ -37,30 +36,6 @@ class ProgressBar:
             self._bar.close()
 
 
-class LazyScalarWriter:
-    """A `tensorboard.ScalarWriter` made at the first row, so a run that writes no row (a
-    finished one, perhaps read-only) makes no folder. ``tensorboardX`` is checked at once."""
-
-    def __init__(self, run_dir: str | os.PathLike, *, step_key: str):
-        from experiments.common.cli import RunError
-
-        if importlib.util.find_spec("tensorboardX") is None:
-            raise RunError("--tensorboard needs tensorboardX: pip install tensorboardX")
-        self._args, self._writer = (run_dir, step_key), None
-
-    def __call__(self, record: dict) -> None:
-        if self._writer is None:
-            from experiments.common.tensorboard import ScalarWriter
-
-            run_dir, step_key = self._args
-            self._writer = ScalarWriter(run_dir, step_key=step_key)
-        self._writer(record)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-
-
 @contextlib.contextmanager
 def feedback(
     run_dir: str | os.PathLike,
@@ -74,7 +49,11 @@ def feedback(
     """The keyword arguments ``progress`` and ``on_row`` of a ``train`` call: a progress bar
     (none if ``quiet``) and a TensorBoard writer (if ``tensorboard``), closed afterwards."""
     bar = None if quiet else ProgressBar(total=total, desc=desc)
-    writer = LazyScalarWriter(run_dir, step_key=step_key) if tensorboard else None
+    writer = None
+    if tensorboard:
+        from experiments.common.tensorboard import ScalarWriter
+
+        writer = ScalarWriter(run_dir, step_key=step_key)
     try:
         yield {"progress": bar, "on_row": writer}
     finally:

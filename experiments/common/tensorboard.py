@@ -10,6 +10,7 @@ after its checkpoint again; TensorBoard shows the later value.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from pathlib import Path
@@ -50,6 +51,9 @@ def scalars(record: dict, *, step_key: str, skip: tuple[str, ...] = ()) -> list[
 class ScalarWriter:
     """Writes each metric row it is called with as TensorBoard scalars.
 
+    The events file is made at the first row, so a run that writes no row (a finished one,
+    perhaps read-only) makes no folder; whether `tensorboardX` is installed is checked at once.
+
     Args:
       run_dir: the run directory; events go to its ``tensorboard`` folder.
       step_key: the row's field that is the step (``env_steps``, ``frames``, ``step``).
@@ -59,19 +63,22 @@ class ScalarWriter:
     """
 
     def __init__(self, run_dir: str | os.PathLike, *, step_key: str):
-        try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            raise RunError("--tensorboard needs tensorboardX: pip install tensorboardX") from None
+        if importlib.util.find_spec("tensorboardX") is None:
+            raise RunError("--tensorboard needs tensorboardX: pip install tensorboardX")
         self.step_key = step_key
         self.log_dir = Path(run_dir) / FOLDER
-        self._writer = SummaryWriter(str(self.log_dir))
+        self._writer = None
 
     def __call__(self, record: dict) -> None:
+        if self._writer is None:
+            from tensorboardX import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.log_dir))
         step = int(record[self.step_key])
         for tag, value in scalars(record, step_key=self.step_key, skip=("seconds",)):
             self._writer.add_scalar(tag, value, step)
         self._writer.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()

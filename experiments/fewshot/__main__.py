@@ -67,16 +67,12 @@ def main(argv: Sequence[str]):
     CLI.parse(argv)
     run_dir = CLI.required(FLAGS["run_dir"], "nothing is written elsewhere")
     config = config_from_flags()
-    from experiments.common.progress import LazyScalarWriter
+    from experiments.common.progress import feedback
     from experiments.fewshot import train  # imports JAX
 
-    if not FLAGS.tensorboard:
-        return train.run(config, run_dir)
-    writer = LazyScalarWriter(run_dir, step_key="step")
-    try:
-        return train.run(config, run_dir, on_record=writer)
-    finally:
-        writer.close()
+    shown = dict(quiet=True, tensorboard=FLAGS.tensorboard, step_key="step")  # it logs lines
+    with feedback(run_dir, total=config.meta_steps, desc="", **shown) as kwargs:
+        return train.run(config, run_dir, on_record=kwargs["on_row"])
 
 
 if __name__ == "__main__":

@@ -24,10 +24,17 @@ class ProgressBar:
         if self._bar is None:
             from tqdm import tqdm
 
+            # A resumed run starts the bar at its checkpoint, so that the rate and the time
+            # left count the rows this call trains, not those it resumed.
             self._bar = tqdm(
-                total=self._total, unit="row", file=sys.stderr, mininterval=1.0, desc=self._desc
+                total=self._total,
+                initial=done - 1,
+                unit="row",
+                file=sys.stderr,
+                mininterval=1.0,
+                desc=self._desc,
             )
-        self._bar.n = done
+        self._bar.update(done - self._bar.n)
         rate = "compiled" if steps_per_second is None else f"{steps_per_second:,.0f} env-steps/s"
         self._bar.set_postfix_str(rate, refresh=True)
 

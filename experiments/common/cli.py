@@ -252,6 +252,51 @@ class Cli:
     def string_list(self, name, default: Sequence[str] | None, help: str) -> flags.FlagHolder:
         return flags.DEFINE_list(name, default, help, **self._in)
 
+    def run_flags(self) -> None:
+        """The flags of how a training command runs, the same for every RL experiment:
+        ``--num_devices`` and ``--distributed`` with its coordinator flags (read by
+        `start_jax`)."""
+        self.integer(
+            "num_devices",
+            None,
+            "CPU devices to split the seeds over (default: one per core; CPU runs only).",
+            lower_bound=1,
+        )
+        self.boolean(
+            "distributed",
+            False,
+            "Join a multi-process run (jax.distributed.initialize): SLURM, Open MPI and "
+            "Kubernetes are detected; elsewhere give the three flags below.",
+        )
+        self.string("coordinator_address", None, "With --distributed: host:port of process 0.")
+        self.integer("num_processes", None, "With --distributed: processes in all.", lower_bound=1)
+        self.integer("process_id", None, "With --distributed: this process's id.", lower_bound=0)
+
+    def start_jax(self) -> None:
+        """Starts JAX as the `run_flags` say: joins the other processes if ``--distributed``,
+        and asks for ``--num_devices`` CPU devices (no effect on GPU or TPU).
+
+        Raises:
+          UsageError: coordinator flags without ``--distributed``.
+        """
+        given = [
+            n
+            for n in ("coordinator_address", "num_processes", "process_id")
+            if (self.flags[n].value is not None)
+        ]
+        if given and not self.flags["distributed"].value:
+            raise UsageError(f"--{given[0]} applies with --distributed only")
+        from experiments.common import distributed, population  # JAX starts here
+
+        population.request_cpu_devices(self.flags["num_devices"].value)
+        if self.flags["distributed"].value:
+            distributed.initialize(
+                *(
+                    self.flags[n].value
+                    for n in ("coordinator_address", "num_processes", "process_id")
+                )
+            )
+
     def config_flags(
         self,
         config_cls: type,

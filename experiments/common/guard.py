@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments.common import distributed
 from experiments.common.run_files import atomic_write_bytes
 
 FAULT = "fault.json"
@@ -78,7 +79,8 @@ def _state_fault(carry: Any, population: bool):
     ]
     named = [(name, leaf) for name, leaf in named if jnp.issubdtype(leaf.dtype, jnp.inexact)]
     on_device = [leaf for _, leaf in named if isinstance(leaf, jax.Array)]
-    device_ok = iter(jax.device_get(_finite_by_seed(on_device, population)) if on_device else [])
+    flags = distributed.to_host(_finite_by_seed(on_device, population)) if on_device else []
+    device_ok = iter(flags)
     for name, leaf in named:
         if isinstance(leaf, jax.Array):
             ok = np.asarray(next(device_ok))

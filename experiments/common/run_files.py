@@ -198,7 +198,10 @@ def check_leaves(path: Path, saved: list[np.ndarray], template: list[Any]) -> No
       RunDirError: if they do not fit (a checkpoint of another run).
     """
     if len(saved) != len(template):
-        raise RunDirError(f"{path} does not hold a state of this run's structure")
+        raise RunDirError(
+            f"{path} does not hold a state of this run's structure "
+            f"({len(saved)} arrays, expected {len(template)})"
+        )
     for i, (s, t) in enumerate(zip(saved, template, strict=True)):
         if s.shape != tuple(t.shape) or s.dtype != t.dtype:
             raise RunDirError(

@@ -4,8 +4,9 @@ A run directory holds
 
 * ``config.json``: the resolved config of the run (written once; a resumed run must match it);
 * ``metrics.jsonl``: one JSON object a line, appended as the run goes;
-* ``checkpoint.npz``: the latest training state (the leaves of a pytree) and a ``progress``
-  counter, written atomically (a crash mid-write leaves the previous checkpoint intact);
+* ``checkpoints/<progress>/``: the two latest training states (the leaves of a pytree) with
+  their ``progress`` and metric-row counters, on orbax (`experiments.common.checkpoints`):
+  written atomically, and a damaged newest one is skipped for the one before it;
 * ``fault.json``: only after a run diverged (`check_finite`, from `experiments.common.guard`):
   the row, seeds and quantity that went NaN or infinite; a run directory holding it refuses
   to resume (`check_no_fault`);
@@ -32,9 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jax
-import numpy as np
-
+from experiments.common import checkpoints, distributed
 from experiments.common.guard import (  # noqa: F401  (part of this module's API)
     FAULT,
     NonFiniteError,
@@ -44,21 +43,19 @@ from experiments.common.guard import (  # noqa: F401  (part of this module's API
 from experiments.common.run_files import (  # noqa: F401  (part of this module's API)
     RunDirError,
     atomic_write_bytes,
-    check_leaves,
     lock,
     make_dir,
     nonblank_lines,
     parse_lines,
     read_json,
     read_jsonl,
-    read_npz,
     read_text,
     require_writable,
 )
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINT = checkpoints.DIR
 
 
 def _resolved(config: Any) -> dict:
@@ -165,23 +162,20 @@ def truncate_metrics(run_dir: Path, num_rows: int) -> None:
 
 
 def save_checkpoint(run_dir: Path, state: Any, *, progress: int, metric_rows: int) -> None:
-    """Saves the leaves of ``state`` and two counters, atomically.
+    """Saves ``state`` and two counters as checkpoint ``progress`` (see
+    `experiments.common.checkpoints`: atomic, the last two kept).
 
     Args:
       run_dir: the run directory.
-      state: a pytree of arrays (gathered to the host).
+      state: a pytree of arrays.
       progress: how far the run is (the caller's unit, e.g. updates done).
       metric_rows: how many rows of ``metrics.jsonl`` belong to this checkpoint.
     """
-    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(state))]
-    arrays = {f"leaf_{i:05d}": leaf for i, leaf in enumerate(leaves)}
-    tmp = run_dir / (CHECKPOINT + ".tmp.npz")
-    np.savez(tmp, progress=np.int64(progress), metric_rows=np.int64(metric_rows), **arrays)
-    os.replace(tmp, run_dir / CHECKPOINT)
+    checkpoints.save(run_dir, progress, state, {"progress": progress, "metric_rows": metric_rows})
 
 
 def load_checkpoint(run_dir: Path, template: Any) -> tuple[Any, int, int] | None:
-    """Loads a checkpoint into the structure of ``template``.
+    """Loads the newest readable checkpoint into the structure of ``template``.
 
     Args:
       run_dir: the run directory.
@@ -192,20 +186,13 @@ def load_checkpoint(run_dir: Path, template: Any) -> tuple[Any, int, int] | None
       ``(state, progress, metric_rows)``, or ``None`` if there is no checkpoint.
 
     Raises:
-      RunDirError: if the checkpoint cannot be read or does not fit ``template``.
+      RunDirError: if no checkpoint can be read or the one read does not fit ``template``.
     """
-    path = run_dir / CHECKPOINT
-    if not path.exists():
+    checkpoint = checkpoints.load(run_dir, ("progress", "metric_rows"))
+    if checkpoint is None:
         return None
-    leaves, treedef = jax.tree.flatten(template)
-    data = read_npz(path, ("progress", "metric_rows"))
-    names = sorted(k for k in data if k.startswith("leaf_"))
-    if names != [f"leaf_{i:05d}" for i in range(len(names))]:
-        raise RunDirError(f"{path} does not hold a state of this run's structure")
-    saved = [data[name] for name in names]
-    check_leaves(path, saved, leaves)
-    progress, rows = int(data["progress"]), int(data["metric_rows"])
-    return jax.tree.unflatten(treedef, saved), progress, rows
+    state = checkpoints.fit(checkpoint, template)
+    return state, int(checkpoint.meta["progress"]), int(checkpoint.meta["metric_rows"])
 
 
 def _position(record: dict) -> str | None:
@@ -267,9 +254,11 @@ def train_rows(
     else:
         carry, _, rows_done = restored
     last = min(num_rows, stop_after_rows or num_rows)
-    if rows_done < last:
+    writer = distributed.is_writer()  # the others train and checkpoint, but write no file
+    if writer and rows_done < last:
         require_writable(run_dir, (METRICS,))
-    truncate_metrics(run_dir, rows_done)
+    if writer:
+        truncate_metrics(run_dir, rows_done)
     if rows_done >= last:  # finished: nothing to do, nothing is written
         return read_metrics(run_dir)
     carry = place(carry)
@@ -281,14 +270,21 @@ def train_rows(
         record["seconds"] = round(elapsed, 4)
         done = row + 1
         check_finite(
-            carry, record, row=done, at=_position(record), run_dir=run_dir, checkpoint_row=saved
+            carry,
+            record,
+            row=done,
+            at=_position(record),
+            run_dir=run_dir if writer else None,
+            checkpoint_row=saved,
         )
-        append_metrics(run_dir, [record])
-        if on_row is not None:
+        if writer:
+            append_metrics(run_dir, [record])
+        if on_row is not None and writer:
             on_row(record)
         if done % checkpoint_every == 0 or done == last:
             save_checkpoint(run_dir, carry, progress=done, metric_rows=done)
             saved = done
-        if progress is not None:
+        if progress is not None and writer:
             progress(done, num_rows, None if row == rows_done else steps_per_row / elapsed)
+    distributed.barrier("metrics written")  # the writer's last row is on disk for all
     return read_metrics(run_dir)

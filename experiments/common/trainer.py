@@ -10,6 +10,7 @@ config must be a frozen (hashable) dataclass with ``seed``, ``seeds``, ``num_row
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 import optax
 
 import bmg
-from experiments.common import population, runs
+from experiments.common import distributed, population, runs
 
 
 class Program(NamedTuple):
@@ -140,15 +141,20 @@ def train(
       All metric rows of the run.
     """
     path = runs.make_dir(run_dir)
-    with runs.lock(path):  # config.json too is written by the lock's holder only
-        runs.prepare(path, config)
+    writer = distributed.is_writer()  # in a multi-process run, process 0 writes the files
+    with runs.lock(path) if writer else contextlib.nullcontext():
+        if writer:  # config.json too is written by the lock's holder only
+            runs.prepare(path, config)
+        distributed.barrier("run directory prepared")
+        if not writer:
+            runs.check_config(path, config)
         sharding = population.population_sharding(config.seeds)
         program_, chunk = compiled(build, config, sharding)
 
         def step(carry, index):
             states, carried = carry
             states, metrics = chunk(states)
-            carried, record = row(jax.device_get(metrics), index, carried)
+            carried, record = row(distributed.to_host(metrics), index, carried)
             return (states, carried), record
 
         return runs.train_rows(
@@ -162,7 +168,7 @@ def train(
             num_rows=config.num_rows,
             checkpoint_every=config.checkpoint_every,
             steps_per_row=config.seeds * steps_per_row,
-            place=lambda carry: (jax.device_put(carry[0], sharding), carry[1]),
+            place=lambda carry: (distributed.place(carry[0], sharding), carry[1]),
             progress=progress,
             stop_after_rows=stop_after_rows,
             on_row=on_row,

@@ -3,8 +3,9 @@
 * ``config.json``: the resolved `Config`; a rerun in the same directory must match it except
   for ``meta_steps``.
 * ``metrics.jsonl``: one JSON record per line (see `experiments.fewshot.train`).
-* ``checkpoint.npz``: the leaves of (meta-parameters, optimizer state, PRNG key data) with the
-  step and training time, replaced atomically after every chunk.
+* ``checkpoints/<step>/``: the leaves of (meta-parameters, optimizer state, PRNG key data) with
+  the step and training time, written atomically after every chunk, the last two kept
+  (`experiments.common.checkpoints`).
 * ``fault.json``: only if the run went NaN or infinite (`experiments.common.runs.check_finite`); the
   directory then refuses to resume (`experiments.common.runs.check_no_fault`) until it is deleted.
 """
@@ -19,9 +20,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from experiments.common import runs
+from experiments.common import checkpoints, runs
 from experiments.fewshot.config import Config
 
 
@@ -30,31 +30,30 @@ def config_json(config: Config) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def save_checkpoint(path: str, tree, *, step: int, train_time: float) -> None:
-    leaves = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))}
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, step=step, train_time=train_time, **leaves)
-    os.replace(tmp, path)  # atomic: a crash leaves the previous checkpoint intact
+def save_checkpoint(run_dir: str | os.PathLike, tree, *, step: int, train_time: float) -> None:
+    """Saves ``tree`` as checkpoint ``step`` (atomic, the last two kept)."""
+    checkpoints.save(run_dir, step, tree, {"step": step, "train_time": train_time})
 
 
 class Checkpoint(NamedTuple):
-    """A checkpoint as read from disk: its arrays, meta-step and training time."""
+    """A checkpoint as read from disk, with its meta-step and training time."""
 
-    path: Path
-    arrays: dict[str, np.ndarray]
+    stored: checkpoints.Checkpoint
     step: int
     train_time: float
 
 
-def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Reads a checkpoint (before anything is compiled: a damaged one fails at once).
+def read_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
+    """Reads the newest readable checkpoint (before anything is compiled: a damaged run
+    directory fails at once), or ``None`` if there is none.
 
     Raises:
-      runs.RunDirError: if it is empty, truncated or foreign.
+      runs.RunDirError: if no checkpoint can be read, or it is not a few-shot one.
     """
-    path = Path(path)
-    arrays = runs.read_npz(path, ("step", "train_time"))
-    return Checkpoint(path, arrays, int(arrays["step"]), float(arrays["train_time"]))
+    stored = checkpoints.load(run_dir, ("step", "train_time"))
+    if stored is None:
+        return None
+    return Checkpoint(stored, int(stored.meta["step"]), float(stored.meta["train_time"]))
 
 
 def restore(checkpoint: Checkpoint, template):
@@ -63,15 +62,7 @@ def restore(checkpoint: Checkpoint, template):
     Raises:
       runs.RunDirError: if its leaves do not fit ``template`` (a checkpoint of another run).
     """
-    leaves, treedef = jax.tree.flatten(template)
-    names = sorted(
-        (k for k in checkpoint.arrays if k.startswith("leaf_")), key=lambda k: int(k[5:])
-    )
-    if names != [f"leaf_{i}" for i in range(len(names))]:
-        raise runs.RunDirError(f"{checkpoint.path} does not hold a state of this run's structure")
-    saved = [checkpoint.arrays[name] for name in names]
-    runs.check_leaves(checkpoint.path, saved, leaves)
-    return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in saved])
+    return jax.tree.map(jnp.asarray, checkpoints.fit(checkpoint.stored, template))
 
 
 def check_stored(config: Config, run_dir: str) -> bool:
@@ -83,7 +74,7 @@ def check_stored(config: Config, run_dir: str) -> bool:
         other settings (only ``meta_steps`` may differ).
     """
     config_path = Path(run_dir) / "config.json"
-    has_checkpoint = os.path.exists(os.path.join(run_dir, "checkpoint.npz"))
+    has_checkpoint = checkpoints.exists(run_dir)
     if has_checkpoint and config_path.exists():
         stored = runs.read_json(config_path, "a run's config")
         current = config_json(config)

@@ -7,7 +7,7 @@
   ``"train"`` (per chunk: meta-loss, support losses, meta-steps/s) or ``"eval"`` (mean query
   accuracy or MSE over the fixed meta-test tasks with a 95% confidence interval, the
   meta-training wall-clock ``train_time_s`` so far and the evaluation's own ``eval_time_s``);
-* ``checkpoint.npz``: meta-parameters, optimizer state, PRNG key, step and training time
+* ``checkpoints/<step>/``: meta-parameters, optimizer state, PRNG key, step and training time
   after the last chunk (`experiments.fewshot.run_dir`). A rerun with the same run directory
   resumes from there and gives the same numbers as an uninterrupted run (only ``meta_steps``
   may change);
@@ -283,9 +283,8 @@ def _run(config: Config, run_dir: str, log: Callable[[str], None], on_record):
     runs.check_no_fault(path)  # a run that diverged stays stopped
     resume = run_dir_lib.check_stored(config, run_dir)
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
-    ckpt_path = os.path.join(run_dir, "checkpoint.npz")
     # Read before anything is written or compiled, so a damaged run directory fails at once.
-    saved = run_dir_lib.read_checkpoint(ckpt_path) if resume else None
+    saved = run_dir_lib.read_checkpoint(run_dir) if resume else None
     if saved is not None and saved.step >= config.meta_steps:  # finished: nothing is written
         return run_dir_lib.read_metrics(run_dir, "eval")
     runs.require_writable(path, ("metrics.jsonl",))
@@ -378,7 +377,7 @@ def _run(config: Config, run_dir: str, log: Callable[[str], None], on_record):
             line += f" | test {_result(records[-1])}"
         write(*records)
         run_dir_lib.save_checkpoint(
-            ckpt_path,
+            run_dir,
             (meta_params, meta_opt_state, jax.random.key_data(train_key)),
             step=step,
             train_time=train_time,

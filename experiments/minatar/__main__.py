@@ -32,12 +32,7 @@ CLI = cli.Cli("experiments.minatar", __doc__)
 FLAGS = CLI.flags
 CLI.enum("preset", "quick", PRESETS, "Named preset the flags override.")
 CLI.string("run_dir", None, "Run directory (config, metrics, checkpoints).")
-CLI.integer(
-    "num_devices",
-    None,
-    "CPU devices to split the seeds over (default: one per core).",
-    lower_bound=1,
-)
+CLI.run_flags()
 CLI.boolean("quiet", False, "No progress bar.")
 CLI.boolean(
     "tensorboard", False, "Also write the rows as TensorBoard scalars (needs tensorboardX)."
@@ -72,10 +67,14 @@ def main(argv: Sequence[str]) -> list[dict]:
     CLI.parse(argv)
     run_dir = CLI.required(FLAGS["run_dir"], "where the config, metrics, checkpoints go")
     config = config_from_flags()
-    from experiments.common import population
+    CLI.start_jax()
+    from experiments.common import distributed
 
-    population.request_cpu_devices(FLAGS.num_devices)
-    rows = run(config, run_dir, quiet=FLAGS.quiet, tensorboard=FLAGS.tensorboard)
+    writer = distributed.is_writer()  # one progress bar and TensorBoard writer per run
+    shown = dict(quiet=FLAGS.quiet or not writer, tensorboard=FLAGS.tensorboard and writer)
+    rows = run(config, run_dir, **shown)
+    if not writer:
+        return rows
     returns = [r for r in rows[-1]["episode_return"] if r is not None]
     mean = f"{sum(returns) / len(returns):.2f}" if returns else "n/a"
     print(

@@ -32,12 +32,7 @@ from experiments.two_colors.config import CHOICES, PRESETS, TwoColorsConfig, mak
 CLI = cli.Cli("experiments.two_colors", __doc__)
 _PRESET = CLI.enum("preset", "quick", PRESETS, "Named preset the flags override.")
 _RUN_DIR = CLI.string("run_dir", None, "Run directory (config, metrics, checkpoints).")
-_DEVICES = CLI.integer(
-    "num_devices",
-    None,
-    "CPU devices to split the seeds over (default: one per core).",
-    lower_bound=1,
-)
+CLI.run_flags()
 _QUIET = CLI.boolean("quiet", False, "No progress bar.")
 _TENSORBOARD = CLI.boolean(
     "tensorboard", False, "Also write the rows as TensorBoard scalars (needs tensorboardX)."
@@ -69,16 +64,19 @@ def main(argv: list[str]) -> list[dict]:
     CLI.parse(argv)
     run_dir = CLI.required(_RUN_DIR, "where the config, metrics and checkpoints go")
     config = config_from_flags()
-    from experiments.common import population  # JAX starts here
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    CLI.start_jax()
+    from experiments.common import distributed
     from experiments.common.progress import feedback
     from experiments.two_colors import train as two_colors_train
 
-    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-    population.request_cpu_devices(_DEVICES.value)
     desc = f"{config.method} x{config.seeds}"
-    shown = dict(quiet=_QUIET.value, tensorboard=_TENSORBOARD.value)
+    writer = distributed.is_writer()  # one progress bar and TensorBoard writer per run
+    shown = dict(quiet=_QUIET.value or not writer, tensorboard=_TENSORBOARD.value and writer)
     with feedback(run_dir, total=config.num_rows, desc=desc, **shown) as kwargs:
         rows = two_colors_train.train(config, run_dir, **kwargs)
+    if not writer:
+        return rows
     last = rows[-1]
     mean_return = sum(last["cumulative_reward"]) / len(last["cumulative_reward"])
     print(

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.common import runs
+from experiments.common import checkpoints, runs
 from experiments.fewshot import config as fewshot_config
 from experiments.fewshot import train as fewshot_train
 from experiments.minatar.config import make_config as atari_config
@@ -61,14 +61,43 @@ def _truncate_last_line(run: Path):
     (run / runs.METRICS).write_text(head + "\n" + last[: len(last) // 2])
 
 
-def _foreign_npz(run: Path):
-    """A valid ``.npz`` of something else."""
-    np.savez(run / runs.CHECKPOINT, weights=np.zeros(3))
+def _damage_checkpoints(how: str) -> Callable[[Path], None]:
+    """Every file of every checkpoint emptied (``"empty"``) or cut in half (``"truncate"``),
+    so that neither the newest nor its fallback can be read."""
+
+    def damage(run: Path):
+        for item in (run / checkpoints.DIR).rglob("*"):
+            if item.is_file():
+                data = item.read_bytes()
+                item.write_bytes(b"" if how == "empty" else data[: len(data) // 2])
+
+    return damage
+
+
+def _foreign_checkpoint(run: Path):
+    """A readable orbax checkpoint of something else, newer than the run's own."""
+    checkpoints.save(run, 10**6, {"weights": np.zeros(3)}, {"epoch": 1})
 
 
 def _other_structure(run: Path):
     """A checkpoint of this program's format, of another run's state."""
-    np.savez(run / runs.CHECKPOINT, progress=1, metric_rows=1, leaf_00000=np.zeros(3))
+    checkpoints.save(run, 10**6, [np.zeros(3)], {"progress": 1, "metric_rows": 1, "step": 1})
+
+
+def _legacy(damage: Callable[[Path], None]) -> Callable[[Path], None]:
+    """A run directory of the pre-orbax format (``checkpoint.npz``), damaged."""
+
+    def legacy(run: Path):
+        shutil.rmtree(run / checkpoints.DIR)
+        np.savez(run / checkpoints.LEGACY, progress=1, metric_rows=1, leaf_00000=np.zeros(3))
+        damage(run)
+
+    return legacy
+
+
+def _foreign_npz(run: Path):
+    """A valid ``.npz`` of something else."""
+    np.savez(run / checkpoints.LEGACY, weights=np.zeros(3))
 
 
 def _fault(run: Path):
@@ -77,7 +106,7 @@ def _fault(run: Path):
 
 
 _CORRUPT_CONFIG = _write(runs.CONFIG, b'{"method": "a2c", "seeds": 2')
-_EMPTY_CHECKPOINT = _write(runs.CHECKPOINT, b"")
+_EMPTY_CHECKPOINT = _write(checkpoints.LEGACY, b"")
 
 
 def _in_sweep(damage):
@@ -159,22 +188,89 @@ CASES = [
         "tc_done",
     ),
     Case("tc-no-run-dir", TC, USAGE, "--run_dir is required"),
+    Case(
+        "tc-process-flag-without-distributed",
+        (*TC_RUN, "--num_processes=2"),
+        USAGE,
+        "--num_processes applies with --distributed only",
+        "tc_done",
+    ),
+    Case(
+        "at-coordinator-without-distributed",
+        (*AT_RUN, "--coordinator_address=localhost:1"),
+        USAGE,
+        "--coordinator_address applies with --distributed only",
+        "at_config",
+    ),
     # two_colors: run directories that cannot be used.
     Case("tc-run-dir-is-a-file", (*TC, "--run_dir={file}"), RUNTIME, "{file} is a file"),
     Case("tc-run-dir-under-a-file", (*TC, "--run_dir={file}/run"), RUNTIME, "{file}/run"),
     Case("tc-corrupt-config", TC_RUN, RUNTIME, "{run}/config.json", "tc_done", _CORRUPT_CONFIG),
     Case("tc-another-config", (*TC_RUN, "--seed=3"), RUNTIME, "another config", "tc_done"),
-    Case("tc-empty-checkpoint", TC_RUN, RUNTIME, "checkpoint.npz", "tc_done", _EMPTY_CHECKPOINT),
     Case(
-        "tc-truncated-checkpoint",
+        "tc-empty-checkpoints",
+        TC_RUN,
+        RUNTIME,
+        "no checkpoint in {run}/checkpoints can be read",
+        "tc_done",
+        _damage_checkpoints("empty"),
+    ),
+    Case(
+        "tc-truncated-checkpoints",
+        TC_RUN,
+        RUNTIME,
+        "no checkpoint in {run}/checkpoints can be read",
+        "tc_done",
+        _damage_checkpoints("truncate"),
+    ),
+    Case(
+        "tc-foreign-checkpoint",
+        TC_RUN,
+        RUNTIME,
+        "not a checkpoint of this program (it has no progress)",
+        "tc_done",
+        _foreign_checkpoint,
+    ),
+    Case(
+        "tc-other-structure",
+        TC_RUN,
+        RUNTIME,
+        "checkpoints/1000000 does not hold a state of this run's structure",
+        "tc_done",
+        _other_structure,
+    ),
+    Case(
+        "tc-empty-legacy-checkpoint",
         TC_RUN,
         RUNTIME,
         "{run}/checkpoint.npz",
         "tc_done",
-        _truncate(runs.CHECKPOINT),
+        _legacy(_EMPTY_CHECKPOINT),
     ),
-    Case("tc-foreign-checkpoint", TC_RUN, RUNTIME, "checkpoint.npz", "tc_done", _foreign_npz),
-    Case("tc-other-structure", TC_RUN, RUNTIME, "checkpoint.npz", "tc_done", _other_structure),
+    Case(
+        "tc-truncated-legacy-checkpoint",
+        TC_RUN,
+        RUNTIME,
+        "{run}/checkpoint.npz",
+        "tc_done",
+        _legacy(_truncate(checkpoints.LEGACY)),
+    ),
+    Case(
+        "tc-foreign-legacy-checkpoint",
+        TC_RUN,
+        RUNTIME,
+        "checkpoint.npz",
+        "tc_done",
+        _legacy(_foreign_npz),
+    ),
+    Case(
+        "tc-other-structure-legacy",
+        TC_RUN,
+        RUNTIME,
+        "checkpoint.npz does not hold a state of this run's structure",
+        "tc_done",
+        _legacy(lambda run: None),
+    ),
     Case(
         "tc-truncated-metrics",
         TC_RUN,
@@ -221,16 +317,31 @@ CASES = [
     ),
     Case("ml-run-dir-is-a-file", (*ML, "--run_dir={file}"), RUNTIME, "{file} is a file"),
     Case("ml-corrupt-config", ML_RUN, RUNTIME, "config.json", "fs_done", _CORRUPT_CONFIG),
-    Case("ml-empty-checkpoint", ML_RUN, RUNTIME, "checkpoint.npz", "fs_done", _EMPTY_CHECKPOINT),
     Case(
-        "ml-truncated-checkpoint",
+        "ml-empty-checkpoints",
         ML_RUN,
         RUNTIME,
-        "checkpoint.npz",
+        "no checkpoint in {run}/checkpoints can be read",
         "fs_done",
-        _truncate(runs.CHECKPOINT),
+        _damage_checkpoints("empty"),
     ),
-    Case("ml-foreign-checkpoint", ML_RUN, RUNTIME, "checkpoint.npz", "fs_done", _foreign_npz),
+    Case(
+        "ml-truncated-checkpoints",
+        ML_RUN,
+        RUNTIME,
+        "no checkpoint in {run}/checkpoints can be read",
+        "fs_done",
+        _damage_checkpoints("truncate"),
+    ),
+    Case(
+        "ml-foreign-checkpoint",
+        ML_RUN,
+        RUNTIME,
+        "not a checkpoint of this program (it has no step)",
+        "fs_done",
+        _foreign_checkpoint,
+    ),
+    Case("ml-foreign-legacy", ML_RUN, RUNTIME, "checkpoint.npz", "fs_done", _legacy(_foreign_npz)),
     Case(
         "ml-truncated-metrics",
         ML_RUN,

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiments.common import cli, runs
+from experiments.common import checkpoints, cli, runs
 from experiments.fewshot import __main__ as maml
 from experiments.fewshot import config as config_lib
 from experiments.fewshot import plot as plot_maml
@@ -78,7 +78,7 @@ def test_smoke(task, method, smoke_base, data_dirs):
     trains = read_metrics(run_dir, "train")
     assert [r["step"] for r in trains] == [2, 4]
     assert all(np.isfinite(r["meta_loss"]) and r["train_time_s"] > 0 for r in trains)
-    assert os.path.exists(os.path.join(run_dir, "checkpoint.npz"))
+    assert checkpoints.load(run_dir).step == 4
 
 
 def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(smoke_base, data_dirs, tmp_path):
@@ -95,11 +95,10 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(smoke_base, data_
             [[r[k] for k in keys] for r in read_metrics(d, kind)] for d in (interrupted, whole)
         )
         assert got == expected
-    with np.load(f"{whole}/checkpoint.npz") as a, np.load(f"{interrupted}/checkpoint.npz") as b:
-        assert int(b["step"]) == 4 and a.files == b.files
-        for name in a.files:
-            if name.startswith("leaf_"):
-                np.testing.assert_array_equal(a[name], b[name])
+    a, b = checkpoints.load(whole), checkpoints.load(interrupted)
+    assert b.step == 4 and a.meta["step"] == b.meta["step"] == 4
+    for x, y in zip(a.leaves, b.leaves, strict=True):
+        np.testing.assert_array_equal(x, y)
     # Only meta_steps may change on resume (the run directory is unusable for the others).
     with pytest.raises(runs.RunDirError, match="seed"):
         train.run(config_lib.preset("smoke", "sinusoid", seed=3), interrupted)

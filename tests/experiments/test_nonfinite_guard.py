@@ -9,11 +9,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.common import runs
+from experiments.common import checkpoints, runs
 from experiments.fewshot import __main__ as maml
 from experiments.minatar import __main__ as atari
 
 SEEDS = 3
+
+
+def _files(folder):
+    """The bytes of every file under ``folder`` (``None`` if there is no such folder)."""
+    if not folder.exists():
+        return None
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def _strict_rows(path):
@@ -80,10 +87,10 @@ def _train(run_dir, step, *, num_rows=5, progress=None):
     ],
 )
 def test_a_row_that_goes_non_finite_is_neither_written_nor_checkpointed(tmp_path, where, quantity):
-    checkpoints = {}
+    saved = {}
 
-    def progress(done, total, rate):  # the checkpoint file as saved after each row
-        checkpoints[done] = (tmp_path / runs.CHECKPOINT).read_bytes()
+    def progress(done, total, rate):  # the checkpoint files as saved after each row
+        saved[done] = _files(tmp_path / runs.CHECKPOINT)
 
     with pytest.raises(runs.NonFiniteError) as caught:
         _train(tmp_path, _make_step(bad_row=3, where=where), progress=progress)
@@ -94,10 +101,9 @@ def test_a_row_that_goes_non_finite_is_neither_written_nor_checkpointed(tmp_path
 
     rows = _strict_rows(tmp_path / runs.METRICS)
     assert [r["env_steps"] for r in rows] == [10, 20]
-    assert (tmp_path / runs.CHECKPOINT).read_bytes() == checkpoints[2]  # bit for bit
-    assert sorted(checkpoints) == [1, 2]
-    with np.load(tmp_path / runs.CHECKPOINT) as data:
-        assert int(data["progress"]) == 2 and int(data["metric_rows"]) == 2
+    assert _files(tmp_path / runs.CHECKPOINT) == saved[2]  # bit for bit
+    assert sorted(saved) == [1, 2]
+    assert checkpoints.load(tmp_path).meta == {"progress": 2, "metric_rows": 2}
     fault = json.loads((tmp_path / runs.FAULT).read_text())
     assert fault["row"] == 3 and fault["seeds"] == [1] and fault["checkpoint_row"] == 2
     assert fault["quantity"] in quantity and fault["message"] == message
@@ -115,14 +121,14 @@ def test_a_row_that_goes_non_finite_is_neither_written_nor_checkpointed(tmp_path
     (tmp_path / runs.FAULT).unlink()
     rows = _train(tmp_path, _make_step())
     assert [r["env_steps"] for r in rows] == [10, 20, 30, 40, 50]
-    with np.load(tmp_path / runs.CHECKPOINT) as data:
-        np.testing.assert_array_equal(data["leaf_00001"], np.full((SEEDS, 2, 2), 6.0))  # w
+    w = checkpoints.load(tmp_path).leaves[1]
+    np.testing.assert_array_equal(w, np.full((SEEDS, 2, 2), 6.0))
 
 
 def test_a_first_row_that_goes_non_finite_leaves_no_checkpoint(tmp_path):
     with pytest.raises(runs.NonFiniteError, match="at row 1 .*there is no checkpoint yet"):
         _train(tmp_path, _make_step(bad_row=1, where="metric", bad_seed=0))
-    assert not (tmp_path / runs.CHECKPOINT).exists()
+    assert not checkpoints.exists(tmp_path)
     assert _strict_rows(tmp_path / runs.METRICS) == []
     with pytest.raises(runs.NonFiniteError, match="there is no checkpoint yet"):
         _train(tmp_path, _make_step())
@@ -173,24 +179,23 @@ def test_a_diverging_two_colors_run_exits_with_one_line_and_keeps_its_checkpoint
     row = fault["row"]
     assert fault["quantity"] in lines[0] and f"at row {row} (env steps {row * 128:,})" in lines[0]
     assert len(_strict_rows(run_dir / runs.METRICS)) == row - 1  # every good row, no other
-    checkpoint = run_dir / runs.CHECKPOINT
     if row == 1:
-        assert not checkpoint.exists() and "there is no checkpoint yet" in lines[0]
+        assert not checkpoints.exists(run_dir) and "there is no checkpoint yet" in lines[0]
     else:
         assert f"the last good checkpoint is at row {row - 1}" in lines[0]
-        with np.load(checkpoint) as data:
-            assert int(data["metric_rows"]) == row - 1
-            for name in data.files:
-                if np.issubdtype(data[name].dtype, np.floating):
-                    assert np.isfinite(data[name]).all(), name
-    saved = checkpoint.read_bytes() if checkpoint.exists() else None
+        loaded = checkpoints.load(run_dir)
+        assert loaded.meta["metric_rows"] == row - 1
+        for i, leaf in enumerate(loaded.leaves):
+            if np.issubdtype(leaf.dtype, np.floating):
+                assert np.isfinite(leaf).all(), i
+    saved = _files(run_dir / runs.CHECKPOINT)
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 1
     lines = again.stderr.strip().splitlines()
     assert len(lines) == 1 and f"holds a run that diverged at row {row}" in lines[0], lines
     assert fault["quantity"] in lines[0] and "delete" in lines[0]
-    assert (checkpoint.read_bytes() if checkpoint.exists() else None) == saved
+    assert _files(run_dir / runs.CHECKPOINT) == saved
     assert len(_strict_rows(run_dir / runs.METRICS)) == row - 1
 
 
@@ -209,10 +214,9 @@ def test_a_diverging_few_shot_run_stops_and_keeps_its_checkpoint(tmp_path, capsy
     assert "for seed 0" in message and "\n" not in message
     records = _strict_rows(run_dir / "metrics.jsonl")
     assert [(r["kind"], r["step"]) for r in records] == [("compile", 0), ("eval", 0), ("train", 1)]
-    with np.load(run_dir / "checkpoint.npz") as data:
-        assert int(data["step"]) == 1
-        assert all(np.isfinite(data[k]).all() for k in data.files if k.startswith("leaf_"))
-    saved = (run_dir / "checkpoint.npz").read_bytes()
+    loaded = checkpoints.load(run_dir)
+    assert loaded.step == 1 and all(np.isfinite(leaf).all() for leaf in loaded.leaves)
+    saved = _files(run_dir / runs.CHECKPOINT)
 
     # Rerunning refuses at once; the command line ends with one line and status 1.
     with pytest.raises(runs.NonFiniteError, match="holds a run that diverged at row 2"):
@@ -223,7 +227,7 @@ def test_a_diverging_few_shot_run_stops_and_keeps_its_checkpoint(tmp_path, capsy
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "delete" in err and err.count("\n") == 1
-    assert (run_dir / "checkpoint.npz").read_bytes() == saved
+    assert _files(run_dir / runs.CHECKPOINT) == saved
 
 
 def test_the_atari_command_line_reports_a_diverged_run_in_one_line(capsys):

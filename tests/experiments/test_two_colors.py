@@ -121,9 +121,9 @@ def test_smoke_run_of_main(method, tmp_path, capsys):
         assert np.any(np.array([r["meta_loss"] for r in rows]) != 0)
     assert "mean total return" in capsys.readouterr().out
     # The same flags again: the run is complete, nothing changes (not a byte).
-    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     two_colors.main(argv)
-    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
     assert _numbers(runs.read_metrics(run_dir)) == _numbers(rows)
 
 

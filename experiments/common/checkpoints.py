@@ -34,6 +34,10 @@ LEGACY = "checkpoint.npz"
 KEEP = 2
 
 
+def _leaf_name(index: int) -> str:
+    return f"leaf_{index:05d}"
+
+
 class Checkpoint(NamedTuple):
     """A checkpoint as read from disk: its leaves, its JSON ``meta`` and its step."""
 
@@ -74,7 +78,7 @@ def save(run_dir: str | os.PathLike, step: int, state: Any, meta: dict) -> None:
 
     path = Path(run_dir)
     host = distributed.to_host(jax.tree.leaves(state))  # exact dtypes, whole on every process
-    leaves = {f"leaf_{i:05d}": np.asarray(x) for i, x in enumerate(host)}
+    leaves = {_leaf_name(i): np.asarray(x) for i, x in enumerate(host)}
     try:
         with _quiet():
             manager = _manager(path, create=True)
@@ -125,7 +129,7 @@ def _read(manager, step: int) -> tuple[list[np.ndarray], dict] | None:
     except Exception:  # noqa: BLE001  (whatever a damaged checkpoint raises)
         return None
     names = sorted(state) if isinstance(state, dict) else None
-    if not isinstance(meta, dict) or names != [f"leaf_{i:05d}" for i in range(len(names))]:
+    if not isinstance(meta, dict) or names != [_leaf_name(i) for i in range(len(names))]:
         return None
     return [np.asarray(state[name]) for name in names], meta
 

@@ -219,6 +219,10 @@ class ConfigFlags:
 # --- The command line of one entry point ----------------------------------------------------
 
 
+# The flags of `jax.distributed.initialize`, named as its arguments.
+_PROCESS_FLAGS = ("coordinator_address", "num_processes", "process_id")
+
+
 class Cli:
     """The flags, parsing and error path of one entry point.
 
@@ -279,23 +283,15 @@ class Cli:
         Raises:
           UsageError: coordinator flags without ``--distributed``.
         """
-        given = [
-            n
-            for n in ("coordinator_address", "num_processes", "process_id")
-            if (self.flags[n].value is not None)
-        ]
+        processes = {name: self.flags[name].value for name in _PROCESS_FLAGS}
+        given = [name for name, value in processes.items() if value is not None]
         if given and not self.flags["distributed"].value:
             raise UsageError(f"--{given[0]} applies with --distributed only")
         from experiments.common import distributed, population  # JAX starts here
 
         population.request_cpu_devices(self.flags["num_devices"].value)
         if self.flags["distributed"].value:
-            distributed.initialize(
-                *(
-                    self.flags[n].value
-                    for n in ("coordinator_address", "num_processes", "process_id")
-                )
-            )
+            distributed.initialize(**processes)
 
     def config_flags(
         self,

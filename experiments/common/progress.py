@@ -54,10 +54,14 @@ def feedback(
     step_key: str = "env_steps",
 ):
     """The keyword arguments ``progress`` and ``on_row`` of a ``train`` call: a progress bar
-    (none if ``quiet``) and a TensorBoard writer (if ``tensorboard``), closed afterwards."""
-    bar = None if quiet else ProgressBar(total=total, desc=desc)
+    (none if ``quiet``) and a TensorBoard writer (if ``tensorboard``), closed afterwards. In a
+    multi-process run only the writing process (process 0) shows or writes either."""
+    from experiments.common import distributed
+
+    shows = distributed.is_writer()
+    bar = ProgressBar(total=total, desc=desc) if shows and not quiet else None
     writer = None
-    if tensorboard:
+    if tensorboard and shows:
         from experiments.common.tensorboard import ScalarWriter
 
         writer = ScalarWriter(run_dir, step_key=step_key)

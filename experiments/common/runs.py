@@ -279,12 +279,12 @@ def train_rows(
         )
         if writer:
             append_metrics(run_dir, [record])
-        if on_row is not None and writer:
+        if on_row is not None:
             on_row(record)
         if done % checkpoint_every == 0 or done == last:
             save_checkpoint(run_dir, carry, progress=done, metric_rows=done)
             saved = done
-        if progress is not None and writer:
+        if progress is not None:
             progress(done, num_rows, None if row == rows_done else steps_per_row / elapsed)
     distributed.barrier("metrics written")  # the writer's last row is on disk for all
     return read_metrics(run_dir)

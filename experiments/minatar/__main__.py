@@ -70,10 +70,8 @@ def main(argv: Sequence[str]) -> list[dict]:
     CLI.start_jax()
     from experiments.common import distributed
 
-    writer = distributed.is_writer()  # one progress bar and TensorBoard writer per run
-    shown = dict(quiet=FLAGS.quiet or not writer, tensorboard=FLAGS.tensorboard and writer)
-    rows = run(config, run_dir, **shown)
-    if not writer:
+    rows = run(config, run_dir, quiet=FLAGS.quiet, tensorboard=FLAGS.tensorboard)
+    if not distributed.is_writer():  # process 0 reports for all
         return rows
     returns = [r for r in rows[-1]["episode_return"] if r is not None]
     mean = f"{sum(returns) / len(returns):.2f}" if returns else "n/a"

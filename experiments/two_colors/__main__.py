@@ -71,11 +71,10 @@ def main(argv: list[str]) -> list[dict]:
     from experiments.two_colors import train as two_colors_train
 
     desc = f"{config.method} x{config.seeds}"
-    writer = distributed.is_writer()  # one progress bar and TensorBoard writer per run
-    shown = dict(quiet=_QUIET.value or not writer, tensorboard=_TENSORBOARD.value and writer)
+    shown = dict(quiet=_QUIET.value, tensorboard=_TENSORBOARD.value)
     with feedback(run_dir, total=config.num_rows, desc=desc, **shown) as kwargs:
         rows = two_colors_train.train(config, run_dir, **kwargs)
-    if not writer:
+    if not distributed.is_writer():  # process 0 reports for all
         return rows
     last = rows[-1]
     mean_return = sum(last["cumulative_reward"]) / len(last["cumulative_reward"])

@@ -1,8 +1,9 @@
 """Checks shared by the experiments' config dataclasses (called from ``__post_init__``).
 
-Each check takes the config and a ``fail(message)`` callable that raises (the config's own
-`ConfigError` with its prefix), so the three experiments word their errors alike without
-repeating the checks. A command line reports a `ConfigError` as a usage error (exit status 2,
+`check_fields` runs the checks every config needs in one call and returns the config's
+``fail(message)`` callable (it raises a `ConfigError` with the config's prefix) for the checks
+that only one config has, so the three experiments word their errors alike without repeating
+them. A command line reports a `ConfigError` as a usage error (exit status 2,
 see `experiments.common.cli`).
 """
 
@@ -85,3 +86,39 @@ def check_interval(
         below = value <= high if right else value < high
         if not (above and below):
             fail(f"{name} must be in {shown}, got {value}")
+
+
+def check_fields(
+    config: Any,
+    prefix: str,
+    *,
+    choices: Mapping[str, Sequence[str]],
+    counts: Iterable[str],
+    positive: Iterable[str] = (),
+    non_negative: Iterable[str] = (),
+    unit: Iterable[str] = (),
+    unit_left: Iterable[str] = (),
+) -> Fail:
+    """Checks ``config`` (from its ``__post_init__``): the ``choices``, every float finite,
+    ``counts`` integers >= 1 and ``seed`` in ``[0, 2**32)``, ``positive`` > 0, ``non_negative``
+    >= 0, ``unit`` in [0, 1] and ``unit_left`` in [0, 1).
+
+    Returns:
+      ``fail(message)``, which raises ``ConfigError(prefix + message)``, for the config's own
+      further checks.
+
+    Raises:
+      ConfigError: for the first setting that fails a check.
+    """
+
+    def fail(message: str) -> None:
+        raise ConfigError(f"{prefix}{message}")
+
+    check_choices(config, choices, fail)
+    check_finite(config, fail)
+    check_counts_and_seed(config, counts, fail)
+    check_positive(config, positive, fail)
+    check_non_negative(config, non_negative, fail)
+    check_interval(config, unit, 0.0, 1.0, fail)
+    check_interval(config, unit_left, 0.0, 1.0, fail, closed="left")
+    return fail

@@ -11,13 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.common.config_checks import (
-    ConfigError,
-    check_choices,
-    check_counts_and_seed,
-    check_finite,
-    check_positive,
-)
+from experiments.common.config_checks import ConfigError, check_fields
 
 TASKS = ("sinusoid", "digits", "omniglot", "miniimagenet")
 IMAGE_TASKS = ("omniglot", "miniimagenet")
@@ -101,18 +95,11 @@ class Config:
     norm: str = "none"
 
     def __post_init__(self):
-        def fail(message):
-            raise ConfigError(message)
-
-        def check(condition, message):
-            if not condition:
-                fail(message)
-
-        check_choices(self, CHOICES, fail)
-        check_finite(self, fail)
-        check_counts_and_seed(
+        fail = check_fields(
             self,
-            (
+            "",
+            choices=CHOICES,
+            counts=(
                 "ways",
                 "shots",
                 "queries",
@@ -126,8 +113,13 @@ class Config:
                 "eval_batch_size",
                 "image_size",
             ),
-            fail,
+            positive=("inner_lr", "meta_lr", "target_lr"),
         )
+
+        def check(condition, message):
+            if not condition:
+                fail(message)
+
         check(
             isinstance(self.eval_inner_steps, int) and self.eval_inner_steps >= 0,
             f"eval_inner_steps must be an integer >= 0, got {self.eval_inner_steps!r}",
@@ -145,7 +137,6 @@ class Config:
             f"eval_tasks ({self.eval_tasks}) must be a multiple of eval_batch_size "
             f"({self.eval_batch_size})",
         )
-        check_positive(self, ("inner_lr", "meta_lr", "target_lr"), fail)
         regression = self.task == "sinusoid"
         allowed = ("mse", "l2") if regression else ("kl", "l2")
         check(

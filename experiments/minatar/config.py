@@ -17,15 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from agents.stacx import HYPER_NAMES, StacxConfig
-from experiments.common.config_checks import (
-    ConfigError,
-    check_choices,
-    check_counts_and_seed,
-    check_finite,
-    check_interval,
-    check_non_negative,
-    check_positive,
-)
+from experiments.common.config_checks import ConfigError, check_fields
 
 METHODS = ("stacx", "bmg")
 GAMES = ("breakout", "asterix", "freeway", "space_invaders", "seaquest")
@@ -114,14 +106,11 @@ class AtariConfig:
     seed_group: int = 1
 
     def __post_init__(self):
-        def fail(message):
-            raise ConfigError(f"invalid MinAtar config: {message}")
-
-        check_choices(self, CHOICES, fail)
-        check_finite(self, fail)
-        check_counts_and_seed(
+        fail = check_fields(
             self,
-            (
+            "invalid MinAtar config: ",
+            choices=CHOICES,
+            counts=(
                 "seeds",
                 "total_frames",
                 "num_inner_steps",
@@ -135,24 +124,17 @@ class AtariConfig:
                 "checkpoint_every",
                 "seed_group",
             ),
-            fail,
-        )
-        check_positive(
-            self,
-            (
+            positive=(
                 "target_learning_rate",
                 "learning_rate",
                 "rmsprop_eps",
                 "meta_learning_rate",
                 "meta_eps",
             ),
-            fail,
+            non_negative=("value_match_weight", "outer_value_cost", "outer_entropy_cost"),
+            unit=("outer_discount", "outer_lambda"),
+            unit_left=("rmsprop_decay",),
         )
-        check_non_negative(
-            self, ("value_match_weight", "outer_value_cost", "outer_entropy_cost"), fail
-        )
-        check_interval(self, ("rmsprop_decay",), 0.0, 1.0, fail, closed="left")
-        check_interval(self, ("outer_discount", "outer_lambda"), 0.0, 1.0, fail)
         try:
             self.agent_config()
         except ValueError as e:

@@ -33,15 +33,7 @@ import dataclasses
 
 from agents.actor_critic import REDUCTIONS, VALUE_TARGETS
 from agents.networks import INITS
-from experiments.common.config_checks import (
-    ConfigError,
-    check_choices,
-    check_counts_and_seed,
-    check_finite,
-    check_interval,
-    check_non_negative,
-    check_positive,
-)
+from experiments.common.config_checks import ConfigError, check_fields, check_non_negative
 
 METHODS = ("a2c", "mg", "bmg")
 MATCHINGS = ("kl", "l2", "kl_v")
@@ -133,14 +125,11 @@ class TwoColorsConfig:
     seed_group: int = 2
 
     def __post_init__(self):
-        def fail(message):
-            raise ConfigError(f"invalid two-colors config: {message}")
-
-        check_choices(self, CHOICES, fail)
-        check_finite(self, fail)
-        check_counts_and_seed(
+        fail = check_fields(
             self,
-            (
+            "invalid two-colors config: ",
+            choices=CHOICES,
+            counts=(
                 "seeds",
                 "total_steps",
                 "num_inner_steps",
@@ -154,21 +143,16 @@ class TwoColorsConfig:
                 "checkpoint_every",
                 "seed_group",
             ),
-            fail,
-        )
-        check_positive(self, ("learning_rate", "meta_learning_rate", "meta_eps"), fail)
-        check_non_negative(
-            self,
-            (
+            positive=("learning_rate", "meta_learning_rate", "meta_eps"),
+            non_negative=(
                 "target_learning_rate",
                 "value_cost",
                 "outer_entropy_cost",
                 "value_match_weight",
                 "max_grad_norm",
             ),
-            fail,
+            unit=("discount", "td_lambda"),
         )
-        check_interval(self, ("discount", "td_lambda"), 0.0, 1.0, fail)
         if self.method == "a2c":
             check_non_negative(self, ("entropy_weight",), fail)
         elif not 0.0 < self.entropy_weight < 1.0:

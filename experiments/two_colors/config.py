@@ -14,10 +14,10 @@ Sources of the defaults (the README says what each choice was measured against):
   default initialisation (the replication's; with Haiku's, |∇θ v|² is 3.7x larger and more
   seeds collapse), λ-returns with λ = 0.5 and value cost 1 (the replication's one-step TD
   targets re-learn fast after a swap but learn slowly from scratch; n-step returns the
-  opposite, and unclipped with value cost 1 they diverged), no gradient clipping (with
-  λ-returns no pilot seed diverged in 2M steps; at 6.4M, 4 of 10 A2C seeds and 1 of 10 BMG
-  seeds collapsed without it; norm 1 stops that but costs BMG 40% of its total return, and
-  norm 5 is the candidate default, half measured), A2C's
+  opposite, and unclipped with value cost 1 they diverged), the inner gradient clipped to
+  global norm 5 (at 6.4M steps without clipping 4 of 10 A2C seeds and 1 of 10 BMG seeds
+  collapsed; norm 1 stops that but costs BMG 40% of its total return; at norm 5 no seed of
+  A2C, MG or BMG collapsed and BMG kept 91% of its unclipped return), A2C's
   ε = 0.1 and the meta-network's initial ε = 0.1 (at 0.01 three of four A2C seeds never
   learn before the first swap; at 0.3 the plateau is 0.10–0.14 per step against about
   0.24), KL summed
@@ -111,7 +111,7 @@ class TwoColorsConfig:
     value_cost: float = 1.0
     value_target: str = "lambda"
     td_lambda: float = 0.5
-    max_grad_norm: float = 0.0
+    max_grad_norm: float = 5.0
     init: str = "torch"
     hidden_size: int = 256
     meta_hidden_size: int = 32

@@ -17,6 +17,11 @@ state. It reaches it only through the pure functions bundled in a `Learner`:
   by prediction-space matching (policy logits, ``PolicyAndValue``, regression outputs).
 * ``prepare(state, meta_params) -> state`` (optional) runs before the unroll; it lets the
   starting point depend on the meta-parameters, e.g. a MAML initialisation x0 = w.
+* ``behaviour(params, batch, meta_params) -> pytree`` (optional) is the learner's side of
+  prediction-space matching when the meta-parameters shape it directly, e.g. an ε-greedy
+  policy over Q-values with a meta-learned ε. Given one, BMG matches ``predict(x̃, batch)``
+  against ``behaviour(x^(K), batch, w)``; it is what makes K = 0 meaningful (nothing is then
+  differentiated through an update, paper, appendix on ε-greedy exploration).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Learner(NamedTuple):
     get_params: Callable[[State], Params]
     predict: Callable[[Params, Batch], Any] | None = None
     prepare: Callable[[State, MetaParams], State] | None = None
+    behaviour: Callable[[Params, Batch, MetaParams], Any] | None = None
 
 
 def prepared(learner: Learner, state: State, meta_params: MetaParams) -> State:

@@ -9,6 +9,7 @@ signature can be passed to `bmg.bootstrapped_meta_gradient`.
   The factor 1/2 makes BMG with L=1 and an SGD target step of rate α give exactly α times the
   MG meta-gradient (paper, section 3).
 * `kl`: KL(π_target ‖ π), from logits, averaged over a batch of states (paper, section 5).
+  A target logit may be ``-inf`` (an action the target never takes, as in a greedy policy).
 * `kl_and_value`: `kl` plus a weighted squared error between value predictions (the paper's
   "KL & V" matching, section 5.2; the weighting is not given in the paper).
 """
@@ -52,7 +53,9 @@ def l2(target: Any, prediction: Any) -> chex.Array:
 def _kl_per_state(target_logits: chex.Array, logits: chex.Array) -> chex.Array:
     target_log_probs = jax.nn.log_softmax(target_logits, axis=-1)
     log_probs = jax.nn.log_softmax(logits, axis=-1)
-    return jnp.sum(jnp.exp(target_log_probs) * (target_log_probs - log_probs), axis=-1)
+    # Actions the target never takes (logit -inf, e.g. a greedy target) add 0, not 0 · inf.
+    terms = jnp.exp(target_log_probs) * (target_log_probs - log_probs)
+    return jnp.sum(jnp.where(target_log_probs > -jnp.inf, terms, 0.0), axis=-1)
 
 
 def kl(target: chex.Array, prediction: chex.Array) -> chex.Array:

@@ -33,7 +33,8 @@ class MetaLossAux(NamedTuple):
     Attributes:
       learner_state: where the learner continues after this meta-step.
       target_opt_state: the target optimizer's state (unchanged by MG).
-      inner_aux: ``aux`` of the K differentiable steps, stacked on a leading axis.
+      inner_aux: ``aux`` of the K differentiable steps, stacked on a leading axis (``None``
+        when K = 0).
       bootstrap_aux: ``aux`` of the L-1 bootstrap steps (BMG), or ``None`` (MG).
     """
 
@@ -43,11 +44,23 @@ class MetaLossAux(NamedTuple):
     bootstrap_aux: Any
 
 
-def _inner_unroll(learner, learner_state, meta_params, num_inner_steps, remat):
-    if not isinstance(num_inner_steps, int) or num_inner_steps < 1:
-        raise ValueError(f"num_inner_steps (K) must be a Python int >= 1, got {num_inner_steps!r}")
+def _inner_unroll(learner, learner_state, meta_params, num_inner_steps, remat, *, min_steps):
+    if isinstance(num_inner_steps, bool) or not isinstance(num_inner_steps, int):
+        raise ValueError(f"num_inner_steps (K) must be a Python int, got {num_inner_steps!r}")
+    if num_inner_steps < min_steps:
+        raise ValueError(f"num_inner_steps (K) must be >= {min_steps}, got {num_inner_steps}")
     x0 = prepared(learner, learner_state, meta_params)
+    if num_inner_steps == 0:  # not even a zero-length scan: no update rule is traced
+        return x0, None
     return unroll(learner.inner_step, x0, meta_params, num_steps=num_inner_steps, remat=remat)
+
+
+def learner_prediction(learner: Learner, params: Any, batch: Any, meta_params: Any) -> Any:
+    """The K-step learner's side of prediction-space matching: ``learner.behaviour(params,
+    batch, meta_params)`` if the learner has one, else ``learner.predict(params, batch)``."""
+    if learner.behaviour is not None:
+        return learner.behaviour(params, batch, meta_params)
+    return learner.predict(params, batch)
 
 
 def bootstrapped_meta_loss(
@@ -66,21 +79,23 @@ def bootstrapped_meta_loss(
 ) -> tuple[jax.Array, MetaLossAux]:
     """The BMG meta-loss μ(x̃, x^(K)(w)) (paper, section 3).
 
-    Gradients flow into ``meta_params`` through the K inner steps (and ``learner.prepare``)
-    only; the target is built from stopped copies of x^(K) and w.
+    Gradients flow into ``meta_params`` through the K inner steps, ``learner.prepare`` and
+    ``learner.behaviour`` only; the target is built from stopped copies of x^(K) and w. With
+    K = 0 no update is differentiated (not even traced): x^(0) is the prepared state, and w
+    must reach the matching space through ``prepare`` or ``behaviour``.
 
     Args:
       meta_params: w, the differentiated argument.
       learner_state: the state the K-step unroll starts from (before ``learner.prepare``).
       target_opt_state: the target optimizer's state.
       learner: the learner's pure functions.
-      num_inner_steps: K ≥ 1, steps backpropagated through.
+      num_inner_steps: K ≥ 0, steps backpropagated through.
       bootstrap_steps: L ≥ 1, how far ahead of x^(K) the target is.
       target_optimizer: the optimizer of the target's final step on the outer loss.
       matching: ``matching(target, prediction) -> scalar``, e.g. `bmg.matching.l2`.
       match_on: ``"parameters"`` compares x̃ with x^(K); ``"predictions"`` compares
-        ``learner.predict(x̃, batch)`` with ``learner.predict(x^(K), batch)`` on the target
-        step's batch.
+        ``learner.predict(x̃, batch)`` with `learner_prediction` at x^(K) (``predict``, or
+        ``behaviour`` with w) on the target step's batch.
       continue_from: ``"bootstrap"`` continues from z (L-1 steps past x^(K), so those steps
         are not wasted); ``"inner"`` continues from x^(K).
       remat: rematerialise each of the K steps in the backward pass (less memory).
@@ -88,7 +103,9 @@ def bootstrapped_meta_loss(
     Returns:
       ``(meta_loss, MetaLossAux)``.
     """
-    x_k, inner_aux = _inner_unroll(learner, learner_state, meta_params, num_inner_steps, remat)
+    x_k, inner_aux = _inner_unroll(
+        learner, learner_state, meta_params, num_inner_steps, remat, min_steps=0
+    )
     target = bootstrap_target(
         learner,
         x_k,
@@ -102,7 +119,8 @@ def bootstrapped_meta_loss(
         loss = matching(target.params, params_k)
     elif match_on == "predictions":
         target_prediction = stop_gradient(learner.predict(target.params, target.batch))
-        loss = matching(target_prediction, learner.predict(params_k, target.batch))
+        prediction = learner_prediction(learner, params_k, target.batch, meta_params)
+        loss = matching(target_prediction, prediction)
     else:
         raise ValueError(f"match_on must be 'parameters' or 'predictions', got {match_on!r}")
     if continue_from == "bootstrap":
@@ -142,7 +160,9 @@ def meta_gradient_loss(
     Returns:
       ``(meta_loss, MetaLossAux)`` with ``bootstrap_aux=None``.
     """
-    x_k, inner_aux = _inner_unroll(learner, learner_state, meta_params, num_inner_steps, remat)
+    x_k, inner_aux = _inner_unroll(
+        learner, learner_state, meta_params, num_inner_steps, remat, min_steps=1
+    )
     next_state, batch = learner.sample(x_k)
     loss = learner.outer_loss(learner.get_params(x_k), stop_gradient(batch))
     aux = MetaLossAux(stop_gradient(next_state), target_opt_state, stop_gradient(inner_aux), None)

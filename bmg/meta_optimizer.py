@@ -140,7 +140,9 @@ def bootstrapped_meta_gradient(
 
     Args:
       learner: the learner's pure functions (`bmg.Learner`).
-      num_inner_steps: K ≥ 1, inner steps backpropagated through.
+      num_inner_steps: K ≥ 0, inner steps backpropagated through. K = 0 differentiates no
+        update: the meta-parameters must then reach the matching space directly, through
+        ``learner.behaviour`` (with ``match_on="predictions"``) or ``learner.prepare``.
       bootstrap_steps: L ≥ 1, how far ahead the target is (L-1 inner steps + a target step).
       target_optimizer: optimizer of the target step on ``learner.outer_loss`` (its state is
         carried across meta-steps in `MetaOptState`).
@@ -153,13 +155,22 @@ def bootstrapped_meta_gradient(
     Returns:
       A `MetaOptimizer`.
     """
-    _check_steps(num_inner_steps=num_inner_steps, bootstrap_steps=bootstrap_steps)
+    _check_steps(bootstrap_steps=bootstrap_steps)
+    _check_steps(minimum=0, num_inner_steps=num_inner_steps)
     if match_on not in ("parameters", "predictions"):
         raise ValueError(f"match_on must be 'parameters' or 'predictions', got {match_on!r}")
     if match_on == "predictions" and learner.predict is None:
         raise ValueError("match_on='predictions' needs a learner with a `predict` function")
     if continue_from not in ("bootstrap", "inner"):
         raise ValueError(f"continue_from must be 'bootstrap' or 'inner', got {continue_from!r}")
+    reaches = learner.prepare is not None or (
+        match_on == "predictions" and learner.behaviour is not None
+    )
+    if num_inner_steps == 0 and not reaches:
+        raise ValueError(
+            "num_inner_steps=0 differentiates no update, so the meta-gradient would be zero: "
+            "give the learner a `behaviour` (with match_on='predictions') or a `prepare`"
+        )
     loss = functools.partial(
         bootstrapped_meta_loss,
         learner=learner,
@@ -201,7 +212,7 @@ def meta_gradient(
     return from_meta_loss(loss, learner=learner, meta_optimizer=meta_optimizer)
 
 
-def _check_steps(**steps):
+def _check_steps(minimum=1, **steps):
     for name, value in steps.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")

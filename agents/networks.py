@@ -98,6 +98,16 @@ def actor_critic_mlp(
     )
 
 
+def q_mlp(*, num_actions: int, hidden_sizes: Sequence[int], init: str = "torch") -> Network:
+    """A Q-network: a ReLU MLP ``obs[..., O] -> q[..., A]`` (the actor-critic's policy MLP with
+    Q-values for outputs; ``init`` as in `actor_critic_mlp`)."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    sizes = (*tuple(hidden_sizes), num_actions)
+    net = hk.without_apply_rng(hk.transform(lambda obs: _mlp(obs, sizes, init=init, name="q")))
+    return Network(init=net.init, apply=net.apply)
+
+
 class ScalarMetaNet(NamedTuple):
     """A small network mapping statistics to a scalar hyperparameter in (0, 1).
 

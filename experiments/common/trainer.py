@@ -74,11 +74,9 @@ def meta_step(
 ) -> MetaStep:
     """One meta-step of ``meta_opt`` from ``learner_state``, its meta-update applied."""
     out = meta_opt.update(learner_state, meta_opt_state, meta_params)
-    step_aux = out.aux.inner_aux
-    if out.aux.bootstrap_aux is not None:
-        step_aux = jax.tree.map(
-            lambda a, b: jnp.concatenate([a, b]), step_aux, out.aux.bootstrap_aux
-        )
+    # The K inner steps' aux (none if K = 0), then the L - 1 bootstrap steps' (BMG).
+    parts = [aux for aux in (out.aux.inner_aux, out.aux.bootstrap_aux) if aux is not None]
+    step_aux = jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
     return MetaStep(
         learner_state=out.learner_state,
         meta_params=optax.apply_updates(meta_params, out.meta_updates),

@@ -35,8 +35,11 @@ from agents.actor_critic import REDUCTIONS, VALUE_TARGETS
 from agents.networks import INITS
 from experiments.common.config_checks import ConfigError, check_fields, check_non_negative
 
-METHODS = ("a2c", "mg", "bmg")
+METHODS = ("a2c", "mg", "bmg", "q", "q_bmg")
+Q_METHODS = ("q", "q_bmg")
+"""The ε-greedy Q-learning methods (`agents.q_learning`); the others are actor-critics."""
 MATCHINGS = ("kl", "l2", "kl_v")
+EPSILON_META = ("network", "scalar")
 PRESETS = ("paper", "lifetime", "quick", "smoke")
 CHOICES = {
     "method": METHODS,
@@ -44,6 +47,7 @@ CHOICES = {
     "matching_reduction": REDUCTIONS,
     "value_target": VALUE_TARGETS,
     "init": INITS,
+    "epsilon_meta": EPSILON_META,
 }
 """The allowed values of the config's choice fields (flags take them as enums)."""
 
@@ -53,11 +57,13 @@ class TwoColorsConfig:
     """Everything that decides a two-colors run.
 
     Attributes:
-      method: ``a2c`` (fixed entropy weight), ``mg`` (meta-gradient) or ``bmg``.
+      method: ``a2c`` (fixed entropy weight), ``mg`` (meta-gradient) or ``bmg``
+        (actor-critics); ``q`` (ε-greedy Q(λ) with a fixed or decaying ε) or ``q_bmg`` (its ε
+        meta-learned by BMG with K = 0).
       seeds: population size; seeds run as one vmapped program.
       seed: base seed; member i of the population uses ``fold_in(PRNGKey(seed), i)``.
       total_steps: environment steps per seed.
-      num_inner_steps: K, the inner steps backpropagated through (MG and BMG).
+      num_inner_steps: K, the inner steps backpropagated through (MG and BMG; 0 for q_bmg).
       bootstrap_steps: L, how far ahead the BMG target is.
       matching: BMG matching function: ``kl`` (policies), ``l2`` (parameters) or ``kl_v``.
       value_match_weight: weight of the value term of ``kl_v`` matching.
@@ -73,7 +79,8 @@ class TwoColorsConfig:
       value_cost: weight of the value loss.
       value_target: critic targets and advantages: ``n_step`` (bootstrapped returns over the
         rollout), ``td0`` (one-step TD) or ``lambda`` (λ-returns, λ = ``td_lambda``).
-      td_lambda: λ of the ``lambda`` value target (1: n-step returns, 0: one-step TD).
+      td_lambda: λ of the ``lambda`` value target (1: n-step returns, 0: one-step TD), and
+        of the Q-learners' Peng's Q(λ) targets.
       max_grad_norm: clip the inner gradient to this global norm (0: no clipping).
       init: initialisation of the networks: ``torch`` (PyTorch's nn.Linear default) or
         ``haiku``.
@@ -82,6 +89,13 @@ class TwoColorsConfig:
       reward_history: how many rollouts' mean rewards the meta-network sees.
       meta_learning_rate: Adam learning rate of the meta-optimizer.
       meta_eps: Adam eps of the meta-optimizer.
+      epsilon: the ε of the ε-greedy Q-learners: q's fixed ε (or its schedule's start),
+        q_bmg's ε at initialisation.
+      epsilon_final: q's ε at the end of its linear decay.
+      epsilon_decay_steps: environment steps over which q's ε decays linearly from
+        ``epsilon`` to ``epsilon_final`` (0: ε stays fixed).
+      epsilon_meta: what q_bmg meta-learns: ``network`` (a sigmoid meta-network of the mean
+        rewards, like the actor-critic's entropy weight) or ``scalar`` (one learned logit).
       step_reward: reward of a step that collects nothing.
       swap_period: steps between two swaps of the objects' rewards.
       log_every: environment steps (per seed) between two metric rows.
@@ -118,6 +132,10 @@ class TwoColorsConfig:
     reward_history: int = 10
     meta_learning_rate: float = 1e-3
     meta_eps: float = 1e-4
+    epsilon: float = 0.1
+    epsilon_final: float = 0.01
+    epsilon_decay_steps: int = 0
+    epsilon_meta: str = "network"
     step_reward: float = -0.04
     swap_period: int = 100_000
     log_every: int = 4096
@@ -132,7 +150,6 @@ class TwoColorsConfig:
             counts=(
                 "seeds",
                 "total_steps",
-                "num_inner_steps",
                 "bootstrap_steps",
                 "rollout_length",
                 "hidden_size",
@@ -150,12 +167,30 @@ class TwoColorsConfig:
                 "outer_entropy_cost",
                 "value_match_weight",
                 "max_grad_norm",
+                "epsilon_decay_steps",
             ),
-            unit=("discount", "td_lambda"),
+            unit=("discount", "td_lambda", "epsilon", "epsilon_final"),
         )
+        k = self.num_inner_steps
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            fail(f"num_inner_steps must be an integer >= 0, got {k!r}")
+        if self.method == "q_bmg":
+            if k != 0:
+                fail(f"q_bmg meta-learns ε with K = 0 (num_inner_steps=0), got {k}")
+            if self.bootstrap_steps < 2:
+                fail(
+                    "q_bmg learns only in its L - 1 bootstrap steps: bootstrap_steps must be "
+                    f">= 2, got {self.bootstrap_steps}"
+                )
+            if self.matching != "kl":
+                fail(f"q_bmg matches greedy policies: matching must be kl, got {self.matching}")
+            if not 0.0 < self.epsilon < 1.0:
+                fail(f"epsilon (q_bmg's initial ε) must be in (0, 1), got {self.epsilon}")
+        elif self.method in ("mg", "bmg") and k < 1:
+            fail(f"num_inner_steps must be an integer >= 1 for {self.method}, got {k}")
         if self.method == "a2c":
             check_non_negative(self, ("entropy_weight",), fail)
-        elif not 0.0 < self.entropy_weight < 1.0:
+        elif self.method in ("mg", "bmg") and not 0.0 < self.entropy_weight < 1.0:
             fail(
                 f"entropy_weight (the initial ε of the sigmoid meta-network) must be in (0, 1), "
                 f"got {self.entropy_weight}"
@@ -169,7 +204,7 @@ class TwoColorsConfig:
         bootstrap rollouts and the target step's rollout (the learner continues from the
         bootstrapped state, so none of them is wasted).
         """
-        if self.method == "a2c":
+        if self.method in ("a2c", "q"):
             return self.rollout_length
         if self.method == "mg":
             return (self.num_inner_steps + 1) * self.rollout_length
@@ -194,6 +229,8 @@ _STEPS = {
     "a2c": {},
     "mg": {"num_inner_steps": 15},
     "bmg": {"num_inner_steps": 7, "bootstrap_steps": 9},
+    "q": {},
+    "q_bmg": {"num_inner_steps": 0, "bootstrap_steps": 9},
 }
 PRESET_VALUES = {
     # The paper's population and lifetime: 50 seeds x 6.4M steps (64 reward swaps).
@@ -217,24 +254,33 @@ PRESET_VALUES = {
             "checkpoint_every": 1,
             **({"num_inner_steps": 2, "bootstrap_steps": 2} if method == "bmg" else {}),
             **({"num_inner_steps": 3} if method == "mg" else {}),
+            **({"num_inner_steps": 0, "bootstrap_steps": 3} if method == "q_bmg" else {}),
         }
         for method in METHODS
     },
 }
 """Preset values by preset and method; everything else takes the dataclass defaults."""
 
+_AC, _META = ("a2c", "mg", "bmg"), ("mg", "bmg", "q_bmg")
 METHOD_ONLY_FIELDS = {
-    "num_inner_steps": ("mg", "bmg"),
-    "bootstrap_steps": ("bmg",),
-    "matching": ("bmg",),
+    "num_inner_steps": ("mg", "bmg", "q_bmg"),
+    "bootstrap_steps": ("bmg", "q_bmg"),
+    "matching": ("bmg", "q_bmg"),
     "value_match_weight": ("bmg",),
-    "target_learning_rate": ("bmg",),
+    "target_learning_rate": ("bmg", "q_bmg"),
     "outer_entropy_cost": ("mg", "bmg"),
-    "matching_reduction": ("bmg",),
-    "meta_hidden_size": ("mg", "bmg"),
-    "reward_history": ("mg", "bmg"),
-    "meta_learning_rate": ("mg", "bmg"),
-    "meta_eps": ("mg", "bmg"),
+    "matching_reduction": ("bmg", "q_bmg"),
+    "meta_hidden_size": _META,
+    "reward_history": _META,
+    "meta_learning_rate": _META,
+    "meta_eps": _META,
+    "entropy_weight": _AC,
+    "value_cost": _AC,
+    "value_target": _AC,
+    "epsilon": Q_METHODS,
+    "epsilon_final": ("q",),
+    "epsilon_decay_steps": ("q",),
+    "epsilon_meta": ("q_bmg",),
 }
 """Settings that only some methods use; setting one for another method is an error."""
 

@@ -20,6 +20,7 @@ import pytest
 
 import bmg
 from bmg.learner import prepared
+from bmg.meta_loss import learner_prediction
 from tests.bmg import toy
 
 META_LR = 1e-2
@@ -46,6 +47,8 @@ def frozen_target_loss(
 
     def inner(w):
         x0 = prepared(learner, learner_state, w)
+        if num_inner_steps == 0:
+            return x0
         x_k, _ = bmg.unroll(learner.inner_step, x0, w, num_steps=num_inner_steps)
         return x_k
 
@@ -62,9 +65,8 @@ def frozen_target_loss(
         params = learner.get_params(inner(w))
         if match_on == "parameters":
             return matching(target.params, params)
-        return matching(
-            learner.predict(target.params, target.batch), learner.predict(params, target.batch)
-        )
+        prediction = learner_prediction(learner, params, target.batch, w)
+        return matching(learner.predict(target.params, target.batch), prediction)
 
     return loss
 

@@ -184,7 +184,7 @@ CASES = [
         "tc-flag-of-another-method",
         (*TC_RUN, "--method=mg", "--bootstrap_steps=4"),
         USAGE,
-        "bootstrap_steps applies to --method=bmg only",
+        "bootstrap_steps applies to --method=bmg/q_bmg only",
         "tc_done",
     ),
     Case("tc-no-run-dir", TC, USAGE, "--run_dir is required"),

@@ -13,11 +13,11 @@ from experiments.two_colors import __main__ as two_colors
 from experiments.two_colors import analysis as two_colors_analysis
 from experiments.two_colors import plot
 from experiments.two_colors import train as two_colors_train
-from experiments.two_colors.config import PRESETS, TwoColorsConfig, make_config
+from experiments.two_colors.config import METHODS, PRESETS, TwoColorsConfig, make_config
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("method", ["a2c", "mg", "bmg"])
+@pytest.mark.parametrize("method", METHODS)
 def test_presets_are_valid(preset, method):
     config = make_config(preset=preset, method=method)
     assert config.method == method
@@ -38,8 +38,8 @@ def test_paper_preset_values():
 @pytest.mark.parametrize(
     ("method", "overrides", "message"),
     [
-        ("mg", {"bootstrap_steps": 3}, "bootstrap_steps applies to --method=bmg only"),
-        ("a2c", {"num_inner_steps": 3}, "num_inner_steps applies to --method=mg/bmg only"),
+        ("mg", {"bootstrap_steps": 3}, "bootstrap_steps applies to --method=bmg/q_bmg only"),
+        ("a2c", {"num_inner_steps": 3}, "num_inner_steps applies to --method=mg/bmg/q_bmg only"),
         ("a2c", {"matching": "kl"}, "matching applies"),
         ("bmg", {"matching": "cosine"}, "matching must be one of"),
         ("bmg", {"seeds": 0}, "seeds must be an integer >= 1"),
@@ -47,6 +47,15 @@ def test_paper_preset_values():
         ("bmg", {"discount": 1.2}, "discount must be in"),
         ("bmg", {"learning_rate": -0.1}, "learning_rate must be > 0"),
         ("bmg", {"colour": 1}, "unknown two-colors setting"),
+        ("a2c", {"epsilon": 0.3}, "epsilon applies to --method=q/q_bmg only"),
+        ("q", {"value_cost": 1.0}, "value_cost applies to --method=a2c/mg/bmg only"),
+        ("q", {"epsilon": 1.5}, r"epsilon must be in \[0, 1\]"),
+        ("q_bmg", {"num_inner_steps": 1}, "q_bmg meta-learns ε with K = 0"),
+        ("q_bmg", {"bootstrap_steps": 1}, "bootstrap_steps must be >= 2"),
+        ("q_bmg", {"matching": "l2"}, "matching must be kl"),
+        ("q_bmg", {"epsilon": 0.0}, r"initial ε\) must be in \(0, 1\)"),
+        ("bmg", {"num_inner_steps": 0}, "num_inner_steps must be an integer >= 1 for bmg"),
+        ("q_bmg", {"num_inner_steps": -1}, "num_inner_steps must be an integer >= 0"),
     ],
 )
 def test_invalid_settings_are_clear_errors(method, overrides, message):
@@ -87,7 +96,7 @@ def _numbers(rows):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
 
 
-@pytest.mark.parametrize("method", ["a2c", "mg", "bmg"])
+@pytest.mark.parametrize("method", METHODS)
 def test_smoke_run_of_main(method, tmp_path, capsys):
     run_dir = tmp_path / method
     argv = ["two_colors", f"--method={method}", "--preset=smoke", f"--run_dir={run_dir}", "--quiet"]
@@ -114,8 +123,9 @@ def test_smoke_run_of_main(method, tmp_path, capsys):
     )
     np.testing.assert_allclose(final, per_row.sum(axis=0), atol=1e-3)
     eps = np.array([r["entropy_weight"] for r in rows])
-    if method == "a2c":
-        np.testing.assert_allclose(eps, smoke.entropy_weight, rtol=1e-6)
+    if method in ("a2c", "q"):
+        fixed = smoke.entropy_weight if method == "a2c" else smoke.epsilon
+        np.testing.assert_allclose(eps, fixed, rtol=1e-6)
     else:
         assert np.all((eps > 0) & (eps < 1))
         assert np.any(np.array([r["meta_loss"] for r in rows]) != 0)
@@ -127,10 +137,11 @@ def test_smoke_run_of_main(method, tmp_path, capsys):
     assert _numbers(runs.read_metrics(run_dir)) == _numbers(rows)
 
 
-def test_resume_gives_exactly_the_numbers_of_an_uninterrupted_run(tmp_path):
-    config = make_config(preset="smoke", method="bmg", total_steps=1024)
+@pytest.mark.parametrize("method", ["bmg", "q_bmg"])
+def test_resume_gives_exactly_the_numbers_of_an_uninterrupted_run(method, tmp_path):
+    config = make_config(preset="smoke", method=method, total_steps=1024)
     full = two_colors_train.train(config, tmp_path / "full")
-    assert len(full) == 8
+    assert len(full) == config.num_rows >= 6
     partial = two_colors_train.train(config, tmp_path / "cut", stop_after_rows=3)
     assert len(partial) == 3
     # Rows written after the last checkpoint of a crashed run are dropped on resume.

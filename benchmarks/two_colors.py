@@ -1,4 +1,4 @@
-"""Environment steps per second of the two-colors experiment: A2C, MG and BMG.
+"""Environment steps per second of the two-colors experiment: A2C, MG, BMG, Q and Q-BMG.
 
 For each method and population size the script builds the experiment's own jitted chunk
 (`experiments.two_colors.train.compiled`: a ``lax.scan`` over the updates of one metric row,
@@ -19,7 +19,11 @@ a ratio from one quiet machine.
 Settings are those of the ``paper`` preset (2x256 networks, 16-step rollouts, BMG K=7 L=9,
 MG K=15). Every CPU core is a JAX device (``--num_devices`` to change it).
 
-  python benchmarks/two_colors.py [--seeds 1 50] [--methods a2c mg bmg] [--chunks 2] [--before]
+A last line per population size compares a Q-BMG meta-step (K = 0) with the L - 1 plain
+Q-learning steps it takes: the cost of the target step and of the meta-gradient.
+
+  python benchmarks/two_colors.py [--seeds 1 50] [--methods a2c mg bmg q q_bmg] [--chunks 2]
+      [--before]
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ BEFORE = {"init": "haiku", "value_target": "n_step", "value_cost": 0.5, "max_gra
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 50])
-    parser.add_argument("--methods", nargs="+", default=["a2c", "mg", "bmg"])
+    parser.add_argument("--methods", nargs="+", default=["a2c", "mg", "bmg", "q", "q_bmg"])
     parser.add_argument("--chunks", type=int, default=2, help="timed calls per setting")
     parser.add_argument("--num_devices", type=int, default=None)
     parser.add_argument("--seed_group", type=int, default=None)
@@ -61,10 +65,11 @@ def main():
         f"{'per seed':>9} {'cost/A2C':>8} {'guard ms':>9}"
     )
     variants = (("before", BEFORE), ("default", {})) if args.before else (("default", {}),)
-    a2c_rate = {}
+    a2c_rate, default_rate, bootstrap_steps = {}, {}, {}
     for seeds in args.seeds:
         for method in args.methods:
-            for label, settings in variants:
+            # The earlier learner settings are the actor-critic's; the Q-learners are new.
+            for label, settings in variants if method in ("a2c", "mg", "bmg") else variants[-1:]:
                 overrides = {"seeds": seeds, **settings}
                 if args.seed_group:
                     overrides["seed_group"] = args.seed_group
@@ -72,6 +77,9 @@ def main():
                 compile_s, rate, chunk_s, guard_s = _time(config, args.chunks)
                 if method == "a2c" and label == "default":
                     a2c_rate[seeds] = rate
+                if label == "default":
+                    default_rate[method, seeds] = rate
+                    bootstrap_steps[method] = config.bootstrap_steps
                 ratio = f"{a2c_rate[seeds] / rate:8.2f}" if seeds in a2c_rate else f"{'n/a':>8}"
                 print(
                     f"{method:6} {label:8} {seeds:5d} {compile_s:9.1f} {rate:12,.0f} "
@@ -79,6 +87,18 @@ def main():
                     f"({100 * guard_s / chunk_s:.1f}%)",
                     flush=True,
                 )
+    for seeds in args.seeds:
+        if ("q", seeds) in default_rate and ("q_bmg", seeds) in default_rate:
+            # A Q-BMG meta-step takes L rollouts (L - 1 Q-learning steps and the target's); a Q
+            # step one. Its time over that of L - 1 Q steps:
+            steps = bootstrap_steps["q_bmg"]
+            update_ratio = steps * default_rate["q", seeds] / default_rate["q_bmg", seeds]
+            print(
+                f"q_bmg at {seeds} seed(s): one K = 0 meta-step takes "
+                f"{update_ratio / (steps - 1):.2f}x the time of its L - 1 = {steps - 1} "
+                "Q-learning steps",
+                flush=True,
+            )
 
 
 def _time(config, chunks):

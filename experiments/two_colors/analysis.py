@@ -32,9 +32,10 @@ REPLICATION = {
     "mg": {"total_return": "≈ +870,000", "late": "—", "recovery": "≈ 35–50k"},
     "bmg": {"total_return": "≈ +960,000", "late": "≈ 0.27", "recovery": "≈ 20k"},
 }
-"""The PyTorch replication's figures (README figures, one seed per method, 6.4M steps)."""
+"""The PyTorch replication's figures (README figures, one seed per method, 6.4M steps); it
+has no Q-learners (Luketina et al. 2022 report theirs in other units, over 10M steps)."""
 
-LABELS = {"a2c": "A2C", "mg": "MG", "bmg": "BMG"}
+LABELS = {"a2c": "A2C", "mg": "MG", "bmg": "BMG", "q": "Q(λ)", "q_bmg": "Q(λ)-BMG"}
 
 
 class Run:
@@ -181,6 +182,8 @@ def table(runs_: list[Run], *, window: int = 400_000, plateau: int = 20_000) -> 
         ref = REPLICATION.get(run.method, {})
         if run.method == "a2c":
             eps = f"{run.config['entropy_weight']:g} (fixed)"
+        elif run.method == "q" and not run.config.get("epsilon_decay_steps"):
+            eps = f"{run.config['epsilon']:g} (fixed)"
         else:
             before, after = epsilon_around_swaps(run, window=window, plateau=plateau)
             eps = f"{before.mean():.3f} → {after.mean():.3f}"

@@ -32,8 +32,21 @@ _WINDOW = CLI.integer(
     lower_bound=1,
 )
 
-COLORS = {"a2c": "tab:gray", "mg": "tab:blue", "bmg": "tab:red"}
-_SPARE_COLORS = ("tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:olive", "tab:cyan")
+COLORS = {
+    "a2c": "tab:gray",
+    "mg": "tab:blue",
+    "bmg": "tab:red",
+    "q": "tab:olive",
+    "q_bmg": "tab:purple",
+}
+_SPARE_COLORS = ("tab:green", "tab:orange", "tab:brown", "tab:cyan", "tab:pink")
+
+
+def _epsilon_moves(run) -> bool:
+    """Whether a run's ε is learned or scheduled (so worth a line in the ε panel)."""
+    if run.method == "a2c":
+        return False
+    return run.method != "q" or bool(run.config.get("epsilon_decay_steps"))
 
 
 def _colors(runs_) -> dict:
@@ -87,10 +100,10 @@ def figure(runs_: list[Run], *, window: int = 400_000):
     ends = {}  # each run's window start, by label
     for ax, attr, title, methods in (
         (late, "reward_per_step", "Reward per step, last swap periods", None),
-        (eps, "entropy_weight", "Meta-learned entropy weight ε", ("mg", "bmg")),
+        (eps, "entropy_weight", "ε (meta-learned or scheduled)", "moving"),
     ):
         for run in runs_:
-            if methods is not None and run.method not in methods:
+            if methods == "moving" and not _epsilon_moves(run):
                 continue
             end = int(run.steps[-1]) // swap * swap
             start = max(0, end - span)

@@ -65,6 +65,9 @@ def _resolved(config: Any) -> dict:
 def check_config(run_dir: str | os.PathLike, config: Any) -> bool:
     """Whether ``run_dir`` holds a ``config.json``; reads it and writes nothing.
 
+    A setting that the stored config lacks (added to the program later) matches if it has
+    its default value.
+
     Raises:
       RunDirError: if that config is unreadable or not ``config``'s.
     """
@@ -76,6 +79,16 @@ def check_config(run_dir: str | os.PathLike, config: Any) -> bool:
         return False
     existing = read_json(config_path, "a run's config")
     resolved = _resolved(config)
+    # A setting added after the run was written, at its default (which keeps the old
+    # behaviour), is not a change: the run resumes.
+    defaults = {
+        f.name: json.loads(json.dumps(f.default))
+        for f in dataclasses.fields(config)
+        if f.default is not dataclasses.MISSING
+    }
+    for name in set(resolved) - set(existing):
+        if name in defaults and resolved[name] == defaults[name]:
+            existing[name] = resolved[name]
     if existing != resolved:
         changed = sorted(
             k for k in set(existing) | set(resolved) if existing.get(k) != resolved.get(k)

@@ -1,5 +1,6 @@
 """The two-colors experiment: configs and flags, smoke runs, resume, recompilation, plots."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -164,6 +165,17 @@ def test_a_run_dir_with_another_config_is_refused(tmp_path):
     runs.prepare(tmp_path, make_config(preset="smoke", method="bmg"))
     with pytest.raises(runs.RunDirError, match="another config"):
         runs.prepare(tmp_path, make_config(preset="smoke", method="bmg", seed=3))
+
+
+def test_a_setting_added_later_at_its_default_does_not_block_resuming(tmp_path):
+    config = make_config(preset="smoke", method="bmg")
+    runs.prepare(tmp_path, config)
+    stored = json.loads((tmp_path / "config.json").read_text())
+    del stored["epsilon_meta"], stored["epsilon"]  # as written before the Q-learners existed
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    assert runs.check_config(tmp_path, config)
+    with pytest.raises(runs.RunDirError, match=r"differs in \['epsilon'\]"):
+        runs.check_config(tmp_path, dataclasses.replace(config, epsilon=0.5))
 
 
 def test_chunk_compiles_once_and_seeds_do_not_depend_on_population_size():

@@ -89,7 +89,7 @@ def _float64(tree):
 
 @functools.cache
 def _setup():
-    """A small two-colors Q-learner with ε from a meta-network, and float64 states of a few
+    """A small two-colors Q-learner with ε from a meta-network, and float64 states of two
     seeds 20 inner steps into training, with their meta-parameters."""
     q_net = q_mlp(num_actions=two_colors.num_actions(ENV_PARAMS), hidden_sizes=(32,))
     meta_net = sigmoid_meta_net(hidden_size=8, initial_value=0.3)
@@ -102,7 +102,7 @@ def _setup():
     inner_step = jax.jit(learner.inner_step)
     starts = []
     with jax.enable_x64(True):
-        for seed in range(3):
+        for seed in range(2):
             agent_key, meta_key = jax.random.split(jax.random.PRNGKey(seed))
             state = _float64(q_learning.initial_state(q_net, _env_reset, agent_key, config))
             meta_params = _float64(meta_net.init(meta_key, state.reward_history))
@@ -145,7 +145,7 @@ def test_zero_inner_steps_meta_gradient_on_the_q_learner_matches_finite_differen
     learner, starts = _setup()
     loss = functools.partial(bmg.bootstrapped_meta_loss, learner=learner, **_settings())
     with jax.enable_x64(True):
-        for state, w in starts:
+        for state, w in starts[:1]:
             tstate = optax.sgd(0.1).init(state.params)
             grads, aux = jax.jit(jax.grad(loss, has_aux=True))(w, state, tstate)
             assert aux.inner_aux is None
@@ -162,7 +162,7 @@ def test_zero_inner_steps_meta_gradient_on_the_q_learner_matches_finite_differen
             np.testing.assert_allclose(numeric, analytic, rtol=1e-5)
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_sgd_meta_step_on_epsilon_lowers_the_frozen_target_kl(seed):
     learner, starts = _setup()
     state, w = starts[seed]

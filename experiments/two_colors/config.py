@@ -132,7 +132,7 @@ class TwoColorsConfig:
     reward_history: int = 10
     meta_learning_rate: float = 1e-3
     meta_eps: float = 1e-4
-    epsilon: float = 0.1
+    epsilon: float = 0.3
     epsilon_final: float = 0.01
     epsilon_decay_steps: int = 0
     epsilon_meta: str = "network"

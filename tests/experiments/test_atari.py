@@ -152,7 +152,15 @@ FAMILIES = {
 }
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+# The STACX and BMG-SGD-L2-L1 runs are also made in the default run by
+# test_bmg_sgd_l2_l1_run_is_the_stacx_run; their full checks run with -m slow.
+_COVERED = ("stacx", "bmg-sgd-l2-L1")
+
+
+@pytest.mark.parametrize(
+    "family",
+    [pytest.param(f, marks=pytest.mark.slow) if f in _COVERED else f for f in FAMILIES],
+)
 def test_smoke_run_per_flag_family(tmp_path, family):
     run_dir, rows = _run(tmp_path, family, *FAMILIES[family])
     config = atari.config_from_flags()

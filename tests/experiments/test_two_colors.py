@@ -79,7 +79,7 @@ def test_cli_rejects_a_bad_flag_combination_without_running(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2  # a usage error
-    assert "bootstrap_steps applies to --method=bmg only" in result.stderr
+    assert "bootstrap_steps applies to --method=bmg/q_bmg only" in result.stderr
     assert not (tmp_path / "run").exists()
 
 

@@ -21,10 +21,10 @@ import bmg
 from agents import q_learning
 from agents.networks import Network, q_mlp, sigmoid_meta_net
 from experiments.envs import two_colors
+from tests.agents.test_actor_critic_direction import ENV_PARAMS, _env_reset, _env_step, _float64
 from tests.bmg.test_direction import assert_first_order_decrease, frozen_target_loss
 
 L = 4
-ENV_PARAMS = two_colors.EnvParams()
 
 
 def test_epsilon_greedy_and_greedy_policies_hand_values():
@@ -69,22 +69,6 @@ def test_q_lambda_loss_hand_values_and_its_two_ends():
             -(one_step[t] - q_taken[t]) * np.asarray(rollout.obs_t[t]) / 2
         )
     np.testing.assert_allclose(grads, expected, rtol=1e-5)
-
-
-def _env_reset(key):
-    obs, env_state = two_colors.reset(key, ENV_PARAMS)
-    return obs.astype(jnp.float64), env_state
-
-
-def _env_step(key, env_state, action):
-    obs, env_state, reward, _, _ = two_colors.step(key, env_state, action, ENV_PARAMS)
-    return obs.astype(jnp.float64), env_state, reward.astype(jnp.float64)
-
-
-def _float64(tree):
-    return jax.tree.map(
-        lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree
-    )
 
 
 @functools.cache

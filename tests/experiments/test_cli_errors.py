@@ -1,19 +1,18 @@
 """Every command line's bad input, in one table: each case runs ``python -m experiments.<cli>``
-in a subprocess and checks the exit status (2: usage error, 1: runtime error, 0: the cases
+in its own process and checks the exit status (2: usage error, 1: runtime error, 0: the cases
 that must work), that stderr is one line naming the problem, and that a run directory given
 to it is unchanged byte for byte.
 
 The run directories are made once for the module (smoke runs, in this process) and copied
 for each case, which may then damage its copy (a truncated checkpoint, a corrupt config, ...)
-before the command runs; the commands run a few at a time (one module fixture), and each
-case's own test checks its outcome. Read-only cases take the write permissions away; as root, which
+before the command runs; the commands run a few at a time, forked from one process that
+imported the experiments once (``forkrun``), and each case's own test checks its outcome. Read-only cases take the write permissions away; as root, which
 ignores them, they mark the copy immutable (``chattr +i``, which binds root too) and are
 skipped where the file system cannot.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -505,8 +504,8 @@ def _make_writable(path: Path):
         item.chmod(item.stat().st_mode | stat.S_IWUSR)
 
 
-def _run_case(case: Case, fixtures: Path, base: Path) -> dict:
-    """Runs one case's command on its own copies; returns what the assertions need."""
+def _prepare_case(case: Case, fixtures: Path, base: Path) -> dict:
+    """Makes one case's own copies (damaged, read-only) and its command for ``forkrun``."""
     where = base / "cases" / case.id
     where.mkdir(parents=True)
     places = {"file": where / "file", "new": where / "new", "run": where / "run"}
@@ -521,35 +520,58 @@ def _run_case(case: Case, fixtures: Path, base: Path) -> dict:
             _make_read_only(places["run"])
     fill = {name: str(path) for name, path in places.items()}
     module, *args = (arg.format(**fill) for arg in case.args)
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", f"experiments.{module}", *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-            env={**os.environ, "JAX_PLATFORMS": "cpu", "MPLCONFIGDIR": str(where / "mpl")},
-        )
-    finally:
-        if case.run is not None and case.read_only:
-            _make_writable(places["run"])
-    after = _digest(places["run"]) if case.run is not None else None
-    return dict(result=result, fill=fill, places=places, before=before, after=after)
+    command = dict(
+        module=module, args=args, stdout=str(where / "stdout"), stderr=str(where / "stderr")
+    )
+    return dict(command=command, fill=fill, places=places, before=before)
+
+
+def _finish_case(prepared: dict, status: int) -> dict:
+    """What the assertions need, once the case's command ran."""
+    places = prepared["places"]
+    after = _digest(places["run"]) if prepared["before"] is not None else None
+    result = subprocess.CompletedProcess(
+        [prepared["command"]["module"], *prepared["command"]["args"]],
+        status,
+        Path(prepared["command"]["stdout"]).read_text(),
+        Path(prepared["command"]["stderr"]).read_text(),
+    )
+    return dict(prepared, result=result, after=after)
 
 
 @pytest.fixture(scope="module")
 def outcomes(fixtures, base):
-    """Every case's outcome, run a few at a time: each command spends most of its seconds
-    importing JAX on one core, so running them side by side halves the table's time."""
-
-    def outcome(case):
-        try:
-            return _run_case(case, fixtures, base)
-        except BaseException as error:  # noqa: BLE001 (re-raised in the case's own test)
-            return error
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-        return dict(zip((case.id for case in CASES), pool.map(outcome, CASES), strict=True))
+    """Every case's outcome. Each command runs in its own process, but they are forked from
+    one process that imported JAX and the experiments once (``forkrun``): importing them is
+    most of a bad command line's seconds."""
+    prepared, skipped = {}, {}
+    try:
+        for case in CASES:
+            try:
+                prepared[case.id] = _prepare_case(case, fixtures, base)
+            except pytest.skip.Exception as skip:  # re-raised in the case's own test
+                skipped[case.id] = skip
+        ready = [case for case in CASES if case.id in prepared]
+        runner = subprocess.run(
+            [sys.executable, "-m", "tests.experiments.forkrun"],
+            input=json.dumps([prepared[case.id]["command"] for case in ready]),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=ROOT,
+            env={**os.environ, "JAX_PLATFORMS": "cpu", "MPLCONFIGDIR": str(base / "mpl")},
+        )
+    finally:
+        for case in CASES:
+            if case.id in prepared and case.read_only and case.run is not None:
+                _make_writable(prepared[case.id]["places"]["run"])
+    assert runner.returncode == 0, f"forkrun failed: {runner.stderr}"
+    statuses = json.loads(runner.stdout)
+    done = {
+        case.id: _finish_case(prepared[case.id], status)
+        for case, status in zip(ready, statuses, strict=True)
+    }
+    return {**done, **skipped}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

@@ -6,9 +6,10 @@ to it is unchanged byte for byte.
 The run directories are made once for the module (smoke runs, in this process) and copied
 for each case, which may then damage its copy (a truncated checkpoint, a corrupt config, ...)
 before the command runs; the commands run a few at a time, forked from one process that
-imported the experiments once (``forkrun``), and each case's own test checks its outcome. Read-only cases take the write permissions away; as root, which
-ignores them, they mark the copy immutable (``chattr +i``, which binds root too) and are
-skipped where the file system cannot.
+imported the experiments once (``forkrun``), and each case's own test checks its outcome.
+Read-only cases take the write permissions away; as root, which ignores them, they mark the
+copy immutable (``chattr +i``, which binds root too) and are skipped where the file system
+cannot.
 """
 
 from __future__ import annotations

@@ -9,10 +9,15 @@ late reward per step and recovery time after a swap beside the public replicatio
   python -m experiments.two_colors.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg \
       --out=runs/tc/fig
 
-writes ``fig.png`` and ``fig.pdf`` and prints the table.
+writes ``fig.png`` and ``fig.pdf`` and prints the table. ``--save_summaries=DIR`` also writes
+each run's summary (``DIR/<label>.npz``: its config and metric arrays, a few hundred kB), and
+``--run_dirs`` takes summaries in place of run directories: a figure is redrawn, and runs made
+at different times are put in one figure, without keeping the run directories.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -21,9 +26,14 @@ from experiments.two_colors import analysis as two_colors_analysis
 from experiments.two_colors.analysis import Run
 
 CLI = cli.Cli("experiments.two_colors.plot", __doc__)
-_RUN_DIRS = CLI.string_list("run_dirs", None, "Run directories, one line each in the plot.")
+_RUN_DIRS = CLI.string_list(
+    "run_dirs", None, "Run directories or run summaries (.npz), one line each in the plot."
+)
 _LABELS = CLI.string_list("labels", None, "Legend labels (default: each run's method).")
 _OUT = CLI.string("out", None, "Output path without extension (.png and .pdf).")
+_SAVE_SUMMARIES = CLI.string(
+    "save_summaries", None, "Also write each run's summary to this folder as <label>.npz."
+)
 _WINDOW = CLI.integer(
     "window",
     400_000,
@@ -127,6 +137,13 @@ def figure(runs_: list[Run], *, window: int = 400_000):
     return fig
 
 
+def summary_name(label: str) -> str:
+    """The file name of a run's summary: its label in lower case, ``_`` for other
+    characters (``"BMG clip 10"`` -> ``bmg_clip_10.npz``)."""
+    stem = "".join(c if c.isalnum() else "_" for c in label.lower()).strip("_")
+    return f"{stem or 'run'}.npz"
+
+
 def main(argv: list[str]) -> None:
     """Parses ``argv`` (program name first), reads the run directories, writes the figures
     and prints the table.
@@ -143,13 +160,23 @@ def main(argv: list[str]) -> None:
     if len(labels) != len(run_dirs):
         raise cli.UsageError("--labels needs one label per run directory")
     window = _WINDOW.value
+    summaries = _SAVE_SUMMARIES.value
+    if summaries is not None:
+        summaries = cli.check_output(Path(summaries) / "x.npz", flag="--save_summaries").parent
     loaded = [Run(d, label) for d, label in zip(run_dirs, labels, strict=True)]
+    names = [summary_name(run.label) for run in loaded]
+    if summaries is not None and len(set(names)) < len(names):
+        raise cli.UsageError("--save_summaries needs a distinct label per run (see --labels)")
     fig = figure(loaded, window=window)
     out.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
         fig.savefig(out.with_suffix(suffix), dpi=150)
     print(two_colors_analysis.table(loaded, window=window))
     print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.pdf')}")
+    if summaries is not None:
+        for run, name in zip(loaded, names, strict=True):
+            run.save_summary(summaries / name)
+        print(f"wrote {len(loaded)} run summaries to {summaries}")
 
 
 if __name__ == "__main__":

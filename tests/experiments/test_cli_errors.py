@@ -420,6 +420,19 @@ CASES = [
     Case(
         "pl-missing-dir", ("two_colors.plot", "--run_dirs={new}", "--out={file}"), RUNTIME, "{new}"
     ),
+    Case(
+        "pl-missing-summary",
+        ("two_colors.plot", "--run_dirs={new}.npz", "--out={new}/fig"),
+        RUNTIME,
+        "no such summary file",
+    ),
+    Case(
+        "pl-summaries-under-a-file",
+        ("two_colors.plot", "--run_dirs={run}", "--out={new}/fig", "--save_summaries={file}/s"),
+        RUNTIME,
+        "--save_summaries",
+        "tc_done",
+    ),
     Case("pl-bad-game", ("minatar.plot", "--root={new}", "--game=pong"), USAGE, "pong"),
     # plot_maml
     Case("pm-no-run-dirs", ("fewshot.plot", "--out={new}/fig"), USAGE, "run directories"),

@@ -106,3 +106,35 @@ def test_two_runs_of_one_method_get_different_colours():
     colors = plot._colors(runs_)
     assert colors["A2C"] == plot.COLORS["a2c"] and colors["BMG"] == plot.COLORS["bmg"]
     assert colors["A2C, clipped"] not in (colors["A2C"], colors["BMG"])
+
+
+def test_a_summary_gives_the_same_arrays_and_table_as_its_run_directory(tmp_path):
+    reward = np.stack([_swapping_reward([2, 3, 4]), _swapping_reward([1, 9, 2])], axis=1)
+    eps = np.linspace(0.05, 0.4, 80).reshape(40, 2)
+    (tmp_path / "run").mkdir()
+    run = _run(tmp_path / "run", reward, eps, np.full((40, 2), 0.7), method="mg")
+    run.label = "MG clip 5"
+    path = run.save_summary(tmp_path / "summaries" / "mg.npz")
+    loaded = analysis.Run(path)
+    assert loaded.label == "MG clip 5" and loaded.config == run.config
+    np.testing.assert_array_equal(loaded.steps, run.steps)
+    np.testing.assert_array_equal(loaded.total_return, run.total_return)
+    for name in ("reward_per_step", "entropy_weight", "entropy"):
+        np.testing.assert_allclose(getattr(loaded, name), getattr(run, name), rtol=1e-7)
+    assert analysis.table([loaded], window=300, plateau=20) == analysis.table(
+        [run], window=300, plateau=20
+    )
+    assert analysis.Run(path, "other").label == "other"
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", None])
+def test_an_unreadable_summary_is_one_run_dir_error(tmp_path, content):
+    path = tmp_path / "s.npz"
+    if content is None:  # a valid npz without the summary's arrays
+        np.savez(path, steps=np.arange(3))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(analysis.runs.RunDirError, match="not a two-colors run summary"):
+        analysis.Run(path)
+    with pytest.raises(analysis.runs.RunDirError, match="no such summary file"):
+        analysis.Run(tmp_path / "missing.npz")

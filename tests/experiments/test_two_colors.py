@@ -36,6 +36,13 @@ def test_paper_preset_values():
     assert bmg_cfg.env_steps_per_update == mg_cfg.env_steps_per_update == 256
 
 
+@pytest.mark.parametrize("preset", ["paper", "lifetime", "quick"])
+def test_full_size_presets_clip_each_method_at_its_best_lifetime_norm(preset):
+    norms = {m: make_config(preset=preset, method=m).max_grad_norm for m in ("a2c", "mg", "bmg")}
+    assert norms == {"a2c": 10.0, "mg": 5.0, "bmg": 10.0}
+    assert make_config(preset=preset, method="mg", max_grad_norm=0.0).max_grad_norm == 0.0
+
+
 @pytest.mark.parametrize(
     ("method", "overrides", "message"),
     [
@@ -211,11 +218,18 @@ def test_plot_from_run_dirs(tmp_path):
         two_colors_train.train(config, tmp_path / method)
         dirs.append(str(tmp_path / method))
     out = tmp_path / "figs" / "two_colors"
-    plot.main(["plot", f"--run_dirs={','.join(dirs)}", f"--out={out}"])
+    saved = tmp_path / "summaries"
+    plot.main(["plot", f"--run_dirs={','.join(dirs)}", f"--out={out}", f"--save_summaries={saved}"])
     assert out.with_suffix(".png").stat().st_size > 10_000
     assert out.with_suffix(".pdf").stat().st_size > 1_000
     table = two_colors_analysis.table([two_colors_analysis.Run(d) for d in dirs])
     assert "| A2C | 2 |" in table and "| BMG | 2 |" in table
+    # The summaries redraw the figure and give the same table without the run directories.
+    summaries = [str(saved / "a2c.npz"), str(saved / "bmg.npz")]
+    assert table == two_colors_analysis.table([two_colors_analysis.Run(s) for s in summaries])
+    again = tmp_path / "again"
+    plot.main(["plot", f"--run_dirs={','.join(summaries)}", f"--out={again}"])
+    assert again.with_suffix(".png").stat().st_size > 10_000
     json.loads((tmp_path / "bmg" / "config.json").read_text())
 
 

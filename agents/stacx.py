@@ -291,6 +291,12 @@ def inner_optimizer(config: StacxConfig) -> optax.GradientTransformation:
     )
 
 
+def inner_opt_state(state: AgentState) -> Any:
+    """The inner RMSProp's state: what an RMSProp target step with the same decay and eps
+    starts from when it takes the learner's own statistics (``target_state_from``)."""
+    return state.opt_state
+
+
 def make_learner(nets: MultiHeadNets, env: Environment, config: StacxConfig) -> bmg.Learner:
     """The agent as a `bmg.Learner` whose meta-parameters are unconstrained `Hypers`.
 

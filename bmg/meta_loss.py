@@ -76,6 +76,7 @@ def bootstrapped_meta_loss(
     match_on: MatchSpace = "parameters",
     continue_from: ContinueFrom = "bootstrap",
     remat: bool = False,
+    target_state_from: Callable[[Any], Any] | None = None,
 ) -> tuple[jax.Array, MetaLossAux]:
     """The BMG meta-loss μ(x̃, x^(K)(w)) (paper, section 3).
 
@@ -99,6 +100,8 @@ def bootstrapped_meta_loss(
       continue_from: ``"bootstrap"`` continues from z (L-1 steps past x^(K), so those steps
         are not wasted); ``"inner"`` continues from x^(K).
       remat: rematerialise each of the K steps in the backward pass (less memory).
+      target_state_from: reads the target optimizer's state off the bootstrapped learner
+        state (see `bmg.bootstrap_target`); ``None`` carries ``target_opt_state``.
 
     Returns:
       ``(meta_loss, MetaLossAux)``.
@@ -113,6 +116,7 @@ def bootstrapped_meta_loss(
         target_opt_state,
         bootstrap_steps=bootstrap_steps,
         target_optimizer=target_optimizer,
+        target_state_from=target_state_from,
     )
     params_k = learner.get_params(x_k)
     if match_on == "parameters":

@@ -135,6 +135,7 @@ def bootstrapped_meta_gradient(
     match_on: MatchSpace = "parameters",
     continue_from: ContinueFrom = "bootstrap",
     remat: bool = False,
+    target_state_from: Callable[[Any], Any] | None = None,
 ) -> MetaOptimizer:
     """The BMG meta-optimizer (paper, section 3).
 
@@ -151,6 +152,9 @@ def bootstrapped_meta_gradient(
       match_on: ``"parameters"`` or ``"predictions"`` (needs ``learner.predict``).
       continue_from: ``"bootstrap"`` (z, the default) or ``"inner"`` (x^(K)).
       remat: rematerialise the K steps in the backward pass.
+      target_state_from: ``target_state_from(z)`` gives the target step's optimizer state
+        from the learner state z, e.g. the learner's own RMSProp statistics (a warm start);
+        ``None`` (the default) carries the target optimizer's own state across meta-steps.
 
     Returns:
       A `MetaOptimizer`.
@@ -181,6 +185,7 @@ def bootstrapped_meta_gradient(
         match_on=match_on,
         continue_from=continue_from,
         remat=remat,
+        target_state_from=target_state_from,
     )
     return from_meta_loss(
         loss, learner=learner, meta_optimizer=meta_optimizer, target_optimizer=target_optimizer

@@ -11,6 +11,7 @@ result is returned under ``stop_gradient``: no meta-gradient flows through the t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -50,6 +51,7 @@ def bootstrap_target(
     *,
     bootstrap_steps: int,
     target_optimizer: optax.GradientTransformation,
+    target_state_from: Callable[[Any], Any] | None = None,
 ) -> Target:
     """Builds the target L steps ahead of ``state``.
 
@@ -61,6 +63,11 @@ def bootstrap_target(
       bootstrap_steps: L ≥ 1: L-1 steps of ``learner.inner_step``, then one target step.
       target_optimizer: the optax transformation of the final step on ``learner.outer_loss``
         (SGD, RMSProp, Adam, ...).
+      target_state_from: if given, ``target_state_from(z)`` replaces ``target_opt_state``: the
+        target step then starts from statistics read off the learner state z, e.g. the
+        learner's own RMSProp second moments (a warm start; an RMSProp state begun at zero
+        and updated once per meta-step makes the first target steps up to
+        ``1 / sqrt(1 - decay)`` times too large). ``None`` uses ``target_opt_state``.
 
     Returns:
       A `Target`; every field is free of gradients with respect to ``state`` and
@@ -71,6 +78,8 @@ def bootstrap_target(
     state = stop_gradient(state)
     meta_params = stop_gradient(meta_params)
     z, aux = unroll(learner.inner_step, state, meta_params, num_steps=bootstrap_steps - 1)
+    if target_state_from is not None:
+        target_opt_state = target_state_from(z)
     z, batch = learner.sample(z)
     batch = stop_gradient(batch)
     params = learner.get_params(z)

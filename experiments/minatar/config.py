@@ -23,12 +23,14 @@ METHODS = ("stacx", "bmg")
 GAMES = ("breakout", "asterix", "freeway", "space_invaders", "seaquest")
 MATCHINGS = ("l2", "kl", "kl_v")
 TARGET_OPTIMIZERS = ("sgd", "rmsprop")
+TARGET_STATISTICS = ("learner", "own")
 PRESETS = ("paper", "quick", "smoke")
 CHOICES = {
     "env": GAMES,
     "method": METHODS,
     "matching": MATCHINGS,
     "target_optimizer": TARGET_OPTIMIZERS,
+    "target_statistics": TARGET_STATISTICS,
 }
 """The allowed values of the config's choice fields (flags take them as enums)."""
 
@@ -49,6 +51,11 @@ class AtariConfig:
       target_learning_rate: its learning rate. `make_config` sets it to ``learning_rate``
         for an RMSProp target unless it is given (SGD on raw gradients and RMSProp on
         normalised ones need rates of different scales); 0.1 is the SGD default.
+      target_statistics: where an RMSProp target step's second moments come from:
+        ``learner`` (the learner's own inner RMSProp statistics at the bootstrapped state, so
+        the target step is one more learner step on the outer loss) or ``own`` (the target
+        keeps its own state, started at zero and updated once per meta-step: its first steps
+        are up to 1/sqrt(1 - rmsprop_decay) = 10 times larger). No effect on an SGD target.
       matching: ``l2`` (parameters), ``kl`` (main-head policies) or ``kl_v`` (KL + values).
       value_match_weight: weight of the value term of ``kl_v``.
       num_envs: B, environments per seed.
@@ -84,6 +91,7 @@ class AtariConfig:
     bootstrap_steps: int = 1
     target_optimizer: str = "sgd"
     target_learning_rate: float = 0.1
+    target_statistics: str = "learner"
     matching: str = "l2"
     value_match_weight: float = 1.0
     num_envs: int = 32
@@ -200,6 +208,7 @@ BMG_ONLY_FIELDS = (
     "bootstrap_steps",
     "target_optimizer",
     "target_learning_rate",
+    "target_statistics",
     "matching",
     "value_match_weight",
 )

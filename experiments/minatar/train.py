@@ -77,6 +77,7 @@ def meta_optimizer(config: AtariConfig, learner: bmg.Learner) -> bmg.MetaOptimiz
             config.target_learning_rate, decay=config.rmsprop_decay, eps=config.rmsprop_eps
         )
     matching, match_on = stacx.matching(config.matching, value_weight=config.value_match_weight)
+    warm = config.target_optimizer == "rmsprop" and config.target_statistics == "learner"
     return bmg.bootstrapped_meta_gradient(
         learner,
         num_inner_steps=config.num_inner_steps,
@@ -85,6 +86,7 @@ def meta_optimizer(config: AtariConfig, learner: bmg.Learner) -> bmg.MetaOptimiz
         meta_optimizer=adam,
         matching=matching,
         match_on=match_on,
+        target_state_from=stacx.inner_opt_state if warm else None,
     )
 
 

@@ -303,3 +303,32 @@ def test_rmsprop_target_rate_defaults_to_the_inner_rate_in_single_runs_too():
     )
     assert given.target_learning_rate == 0.01
     assert make_config(preset="smoke", method="bmg").target_learning_rate == 0.1  # SGD
+
+
+def test_rmsprop_target_starts_from_the_learners_statistics_by_default():
+    """K = L = 1: the target step is taken at z = x^(1), the state the learner continues from,
+    so a warm target's second moments are decay·ν(z) + (1 - decay)·g² and an own (cold)
+    one's decay·ν_target + (1 - decay)·g², with the same g: they differ by exactly
+    decay·(ν(z) - ν_target).
+    """
+    settings = dict(preset="smoke", method="bmg", target_optimizer="rmsprop", seeds=1)
+    assert make_config(**settings).target_statistics == "learner"
+    warm = atari_train.build(make_config(**settings))
+    cold = atari_train.build(make_config(**settings, target_statistics="own"))
+    warm_update, cold_update = jax.jit(warm.update), jax.jit(cold.update)
+    state = warm.init(jax.random.PRNGKey(0))
+    for _ in range(3):
+        state, _ = warm_update(state)
+    after_warm, _ = warm_update(state)
+    after_cold, _ = cold_update(state)
+    decay = make_config(**settings).rmsprop_decay
+    z_nu = jax.tree.leaves(after_warm.learner.opt_state)
+    jax.tree.map(np.testing.assert_array_equal, after_warm.learner, after_cold.learner)
+    before = jax.tree.leaves(state.meta_opt_state.target_opt_state)
+    nu_warm = jax.tree.leaves(after_warm.meta_opt_state.target_opt_state)
+    nu_cold = jax.tree.leaves(after_cold.meta_opt_state.target_opt_state)
+    assert len(z_nu) == len(before) == len(nu_warm) == len(nu_cold) > 0
+    for z, b, w, c in zip(z_nu, before, nu_warm, nu_cold, strict=True):
+        np.testing.assert_allclose(w - c, decay * (z - b), rtol=1e-4, atol=1e-10)
+    # The learner's statistics are not the cold target's: the comparison can fail.
+    assert max(float(np.max(np.abs(z - b))) for z, b in zip(z_nu, before, strict=True)) > 1e-8

@@ -24,6 +24,8 @@ def test_quickstart_runs_and_meta_learns(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
     assert set(lines) == {"BMG", "MG"}
+    # Both get 300 inner steps: BMG's learner moves K + L - 1 = 6 per meta-step, MG's K = 3.
+    assert lines["BMG"].startswith("50 meta-steps") and lines["MG"].startswith("100 meta-steps")
     for name, line in lines.items():
         rate = float(re.search(r"learning rate ([0-9.]+)", line).group(1))
         assert rate != 0.01, f"{name} did not change the learning rate"

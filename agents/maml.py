@@ -41,6 +41,7 @@ stop_gradient = jax.lax.stop_gradient
 LOSSES = ("cross_entropy", "mse")
 METHODS = ("maml", "bmg")
 MATCHINGS = ("kl", "mse", "l2")
+TARGET_OPTIMIZERS = ("sgd", "rmsprop", "adam")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +204,7 @@ def make_meta_optimizer(
     bootstrap_steps: int = 1,
     matching: str = "kl",
     target_lr: float = 0.1,
+    target_optimizer: str = "sgd",
     remat: bool = False,
 ) -> bmg.MetaOptimizer:
     """MAML (``method="maml"``) or BMG (``"bmg"``) on the few-shot learner.
@@ -210,15 +212,18 @@ def make_meta_optimizer(
     Args:
       learner: from `make_learner`.
       method: ``"maml"``: meta-loss = query loss after K steps (MG); ``"bmg"``: meta-loss =
-        μ(x̃, x^(K)(w)) with x̃ = L-1 more support steps, then an SGD step of rate
-        ``target_lr`` on the query loss, under ``stop_gradient``.
+        μ(x̃, x^(K)(w)) with x̃ = L-1 more support steps, then a step of
+        ``target_optimizer`` at rate ``target_lr`` on the query loss, under ``stop_gradient``.
       num_inner_steps: K, support steps backpropagated through.
       meta_optimizer: the optax transformation applied to the meta-gradient.
       bootstrap_steps: L (BMG only).
       matching: BMG only: ``"kl"`` KL(target ‖ learner) of the query predictions
         (classification), ``"mse"`` `output_mse` of the query outputs (regression), ``"l2"``
         ½‖x̃ − x^(K)‖² in parameter space.
-      target_lr: the rate of the target's SGD step (BMG only).
+      target_lr: the rate of the target step (BMG only).
+      target_optimizer: the target step's optimizer, ``"sgd"``, ``"rmsprop"`` or ``"adam"``
+        (BMG only). A stateful target's state has one slot per task of the meta-batch and is
+        carried across meta-steps, so each slot's statistics pool the tasks drawn into it.
       remat: rematerialise the K steps in the backward pass.
     """
     if method == "maml":
@@ -235,11 +240,16 @@ def make_meta_optimizer(
     if matching not in matchings:
         raise ValueError(f"matching must be one of {MATCHINGS}, got {matching!r}")
     matching_fn, match_on = matchings[matching]
+    targets = {"sgd": bmg.optimizers.sgd, "rmsprop": optax.rmsprop, "adam": optax.adam}
+    if target_optimizer not in targets:
+        raise ValueError(
+            f"target_optimizer must be one of {TARGET_OPTIMIZERS}, got {target_optimizer!r}"
+        )
     return bmg.bootstrapped_meta_gradient(
         learner,
         num_inner_steps=num_inner_steps,
         bootstrap_steps=bootstrap_steps,
-        target_optimizer=bmg.optimizers.sgd(target_lr),
+        target_optimizer=targets[target_optimizer](target_lr),
         meta_optimizer=meta_optimizer,
         matching=matching_fn,
         match_on=match_on,

@@ -31,7 +31,7 @@ CLI.boolean("tensorboard", False, "Also write the records as TensorBoard scalars
 _CONFIG = CLI.config_flags(
     config_lib.Config, choices=config_lib.CHOICES, defaults={"method": "maml"}
 )
-_BMG_ONLY = ("bootstrap_steps", "matching", "target_lr")
+_BMG_ONLY = ("bootstrap_steps", "matching", "target_lr", "target_optimizer")
 
 
 def config_from_flags() -> config_lib.Config:
@@ -47,7 +47,8 @@ def config_from_flags() -> config_lib.Config:
     if method == "maml":
         given = [f"--{name}" for name in _BMG_ONLY if name in overrides]
         if given:
-            raise config_lib.ConfigError(f"{', '.join(given)} only apply to --method=bmg")
+            verb = "applies" if len(given) == 1 else "apply"
+            raise config_lib.ConfigError(f"{', '.join(given)} only {verb} to --method=bmg")
     return config_lib.preset(FLAGS.preset, task, method=method, **overrides)
 
 

@@ -18,12 +18,14 @@ IMAGE_TASKS = ("omniglot", "miniimagenet")
 METHODS = ("maml", "bmg")
 PRESETS = ("paper", "quick", "smoke")
 MATCHINGS = ("kl", "mse", "l2")
+TARGET_OPTIMIZERS = ("sgd", "rmsprop", "adam")
 EVAL_SPLITS = ("test", "val")
 NORMS = ("none", "batch")
 CHOICES = {
     "task": TASKS,
     "method": METHODS,
     "matching": MATCHINGS,
+    "target_optimizer": TARGET_OPTIMIZERS,
     "eval_split": EVAL_SPLITS,
     "norm": NORMS,
 }
@@ -44,7 +46,9 @@ class Config:
       eval_inner_steps: inner steps when adapting to a meta-test task.
       bootstrap_steps: L (BMG): L-1 more inner steps, then a target step on the query loss.
       matching: BMG's matching: ``kl`` (classification), ``mse`` (regression) or ``l2``.
-      target_lr: the rate of BMG's SGD target step.
+      target_lr: the rate of BMG's target step.
+      target_optimizer: the target step's optimizer: ``sgd``, ``rmsprop`` or ``adam``; a
+        stateful one keeps one state slot per task of the meta-batch across meta-steps.
       first_order: stop gradients through the inner gradients.
       learn_inner_lr: meta-learn per-parameter inner rates (Meta-SGD).
       inner_lr: the inner SGD learning rate.
@@ -75,6 +79,7 @@ class Config:
     bootstrap_steps: int = 5
     matching: str = "kl"
     target_lr: float = 0.4
+    target_optimizer: str = "sgd"
     first_order: bool = False
     learn_inner_lr: bool = False
     inner_lr: float = 0.4

@@ -118,6 +118,7 @@ def build_meta_optimizer(config: Config, task: Task):
         bootstrap_steps=config.bootstrap_steps,
         matching=config.matching,
         target_lr=config.target_lr,
+        target_optimizer=config.target_optimizer,
         meta_optimizer=optax.adam(config.meta_lr),
     )
     return learner, meta_opt
@@ -231,7 +232,8 @@ def compile_programs(config: Config, task: Task) -> Programs:
 
     @jax.jit
     def initialise(data):
-        example = task.sample(keys["train"], data, 1)
+        # A meta-batch of tasks: a stateful target optimizer keeps a state per task.
+        example = task.sample(keys["train"], data, config.meta_batch_size)
         meta_params = maml.init_meta_params(
             task.net,
             keys["init"],

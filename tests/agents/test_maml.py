@@ -165,6 +165,44 @@ def test_bmg_prediction_matching_moves_the_initialisation(make, matching):
     np.testing.assert_array_equal(_flat(out.meta_updates.inner_lr), 0.0)  # not learned
 
 
+@pytest.mark.parametrize("target_optimizer", ["rmsprop", "adam"])
+def test_stateful_target_optimizers_keep_a_state_per_task(target_optimizer):
+    """The target state has the meta-batch's task axis and is carried across meta-steps;
+    Adam's first target step moves every parameter by its rate (a sign step)."""
+    _, learner, w, episodes = _regression()
+    lr = 0.05
+    meta_opt = maml.make_meta_optimizer(
+        learner, method="bmg", num_inner_steps=1, bootstrap_steps=2, matching="l2",
+        target_lr=lr, target_optimizer=target_optimizer, meta_optimizer=optax.adam(1e-3),
+    )  # fmt: skip
+    state = maml.initial_state(w, episodes)
+    meta_state = meta_opt.init(w, state)
+    for leaf, param in zip(
+        jax.tree.leaves(meta_state.target_opt_state)[-len(jax.tree.leaves(w.init)) :],
+        jax.tree.leaves(w.init),
+        strict=True,
+    ):
+        assert leaf.shape == (NUM_TASKS, *param.shape)
+    update = jax.jit(meta_opt.update)
+    out = update(state, meta_state, w)
+    again = update(maml.initial_state(w, episodes), out.meta_opt_state, w)
+    assert np.isfinite(float(out.meta_loss)) and np.isfinite(float(again.meta_loss))
+    assert jax.tree.structure(again.meta_opt_state) == jax.tree.structure(meta_state)
+    if target_optimizer == "adam":
+        count = jax.tree.leaves(again.meta_opt_state.target_opt_state)[0]
+        assert int(count) == 2  # the state is carried, not rebuilt
+        x_1 = learner.inner_step(learner.prepare(state, w), w)[0]
+        z = learner.inner_step(x_1, w)[0]  # L - 1 = 1 step past x^(1)
+        target = bmg.bootstrap_target(
+            learner, x_1, w, meta_state.target_opt_state, bootstrap_steps=2,
+            target_optimizer=optax.adam(lr),
+        )  # fmt: skip
+        step = np.abs(_flat(target.params) - _flat(z.params))
+        moved = step > 1e-4  # parameters with a zero gradient move by rounding only
+        assert moved.mean() > 0.5
+        np.testing.assert_allclose(step[moved], lr, rtol=1e-3)
+
+
 def test_adapt_and_evaluate_scores_the_adapted_model():
     net, learner, w, episodes = _classification()
 

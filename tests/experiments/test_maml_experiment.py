@@ -1,5 +1,6 @@
 """Tests of the few-shot experiment entry point ``experiments.fewshot`` and its plot."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -104,6 +105,26 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(smoke_base, data_
         train.run(config_lib.preset("smoke", "sinusoid", seed=3), interrupted)
 
 
+def test_stateful_target_optimizer_runs_and_resumes(tmp_path):
+    """An RMSProp target keeps a state per task of the meta-batch (it was initialised on one
+    task, which only worked for stateless SGD); the run resumes to the same numbers."""
+    config = config_lib.preset(
+        "smoke", "sinusoid", method="bmg", bootstrap_steps=2, target_optimizer="rmsprop"
+    )
+    whole, interrupted = str(tmp_path / "whole"), str(tmp_path / "interrupted")
+    train.run(config, whole)
+    train.run(dataclasses.replace(config, meta_steps=2), interrupted)
+    train.run(config, interrupted)
+    keys = ("step", "meta_loss", "meta_grad_norm")
+    rows = [[[r[k] for k in keys] for r in read_metrics(d, "train")] for d in (whole, interrupted)]
+    assert rows[0] == rows[1] and all(np.isfinite(r[1]) for r in rows[0])
+    sgd = str(tmp_path / "sgd")
+    train.run(dataclasses.replace(config, target_optimizer="sgd"), sgd)
+    assert [r["meta_loss"] for r in read_metrics(sgd, "train")] != [r[1] for r in rows[0]]
+    leaves = checkpoints.load(whole).leaves
+    assert any(leaf.ndim >= 1 and leaf.shape[0] == config.meta_batch_size for leaf in leaves)
+
+
 def _main(*args):
     return maml.main(["maml", *args])
 
@@ -116,7 +137,7 @@ def _main(*args):
         (["--run_dir=x"], config_lib.ConfigError, "--task is required"),
         (["--task=mnist", "--run_dir=x"], cli.UsageError, "task"),
         (["--task=sinusoid", "--run_dir=x", "--bootstrap_steps=3"], config_lib.ConfigError,
-         "only apply to --method=bmg"),
+         "only applies to --method=bmg"),
         (["--task=sinusoid", "--method=bmg", "--matching=kl", "--run_dir=x"],
          config_lib.ConfigError, "does not fit task"),
         (["--task=digits", "--matching=mse", "--method=bmg", "--run_dir=x"],

@@ -33,11 +33,12 @@ import chex
 import jax
 import jax.numpy as jnp
 import optax
-import rlax
 
 import bmg
+from agents import rollout_feed
 from agents.actor_critic import matching  # noqa: F401  (same spaces: predict is PolicyAndValue)
 from agents.networks import MultiHeadNets
+from agents.vtrace import vtrace_losses
 
 HYPER_NAMES = ("discount", "lambda_", "policy_cost", "value_cost", "entropy_cost")
 
@@ -201,49 +202,6 @@ class StepAux(NamedTuple):
     entropy: chex.Array
 
 
-def vtrace_losses(logits_t, v_t, rollout: Rollout, *, discount, lambda_):
-    """V-trace policy-gradient, value and entropy losses of one head (IMPALA).
-
-    Args:
-      logits_t: ``[T, B, A]`` the head's logits on ``rollout.obs_t[:-1]``.
-      v_t: ``[T+1, B]`` the head's values on ``rollout.obs_t``.
-      rollout: the data; ``rollout.logits_t`` is the behaviour policy.
-      discount, lambda_: scalars (may carry meta-gradients).
-
-    The policy-gradient advantage is rlax's: ``ρ̄_t (r_t + γ (λ v_{s,t+1} + (1 − λ) V(x_{t+1}))
-    − V(x_t))``, which for λ < 1 mixes in the value estimate (IMPALA's paper writes
-    ``r_t + γ v_{s,t+1}``), so λ reaches the policy loss as well as the value targets.
-
-    Returns:
-      ``(pg_loss, value_loss, entropy)``, means over time and batch. Gradients reach the
-      parameters through ``logits_t`` and ``v_t`` as predictions only; the V-trace targets
-      and the importance weights are computed from stopped values and logits and carry
-      gradients to ``discount`` and ``lambda_`` alone.
-    """
-    chex.assert_rank([logits_t, v_t, rollout.r_t], [3, 2, 2])
-    chex.assert_equal_shape([logits_t, rollout.logits_t])
-    chex.assert_equal(v_t.shape[0], rollout.r_t.shape[0] + 1)
-    log_pi = jax.nn.log_softmax(logits_t)
-    log_pi_a = jnp.take_along_axis(log_pi, rollout.a_t[..., None], axis=-1)[..., 0]
-    log_mu = jax.nn.log_softmax(rollout.logits_t)
-    log_mu_a = jnp.take_along_axis(log_mu, rollout.a_t[..., None], axis=-1)[..., 0]
-    rho_tm1 = jnp.exp(jax.lax.stop_gradient(log_pi_a) - log_mu_a)
-    discount_t = discount * (1.0 - rollout.done_t.astype(v_t.dtype))
-    values = jax.lax.stop_gradient(v_t)
-    vtrace = functools.partial(
-        rlax.vtrace_td_error_and_advantage, lambda_=lambda_, stop_target_gradients=False
-    )
-    # rlax is single-stream [T]; the batch axis is 1.
-    out = jax.vmap(vtrace, in_axes=1, out_axes=1)(
-        values[:-1], values[1:], rollout.r_t, discount_t, rho_tm1
-    )
-    vs = out.errors + values[:-1]  # V-trace targets v_s
-    pg_loss = -jnp.mean(log_pi_a * out.pg_advantage)
-    value_loss = 0.5 * jnp.mean(jnp.square(vs - v_t[:-1]))
-    entropy = jnp.mean(-jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1))
-    return pg_loss, value_loss, entropy
-
-
 def collect(nets: MultiHeadNets, env: Environment, state: AgentState, *, length: int):
     """Runs the main head's policy in the B environments for ``length`` steps.
 
@@ -297,14 +255,21 @@ def inner_opt_state(state: AgentState) -> Any:
     return state.opt_state
 
 
-def make_learner(nets: MultiHeadNets, env: Environment, config: StacxConfig) -> bmg.Learner:
+def make_learner(nets: MultiHeadNets, env: Environment | None, config: StacxConfig) -> bmg.Learner:
     """The agent as a `bmg.Learner` whose meta-parameters are unconstrained `Hypers`.
 
-    ``predict`` gives the main head's `bmg.matching.PolicyAndValue` on a rollout's states
-    (``.logits`` for KL matching, both for KL&V).
+    With an ``env``, each inner step collects its next rollout in the environment (MinAtar,
+    in-graph). With ``env=None`` the rollouts come from outside the program (host-side
+    actors): each inner step takes the next of those `agents.rollout_feed.feed` put in the
+    state. ``predict`` gives the main head's `bmg.matching.PolicyAndValue` on a rollout's
+    states (``.logits`` for KL matching, both for KL&V).
     """
     spec = hyper_spec(config, nets.num_heads)
     optimizer = inner_optimizer(config)
+    if env is None:
+        next_rollout = rollout_feed.take
+    else:
+        next_rollout = functools.partial(collect, nets, env, length=config.rollout_length)
 
     def heads_loss(params, rollout: Rollout, hypers: Hypers):
         logits, values = nets.apply(params, rollout.obs_t)
@@ -327,7 +292,7 @@ def make_learner(nets: MultiHeadNets, env: Environment, config: StacxConfig) -> 
         state = state._replace(
             params=optax.apply_updates(state.params, updates), opt_state=opt_state
         )
-        state, rollout = collect(nets, env, state, length=config.rollout_length)
+        state, rollout = next_rollout(state)
         return state._replace(rollout=rollout), StepAux(hypers, pg, value, entropy)
 
     def sample(state: AgentState):
@@ -392,3 +357,24 @@ def initial_state(
     )
     state, rollout = collect(nets, env, state, length=config.rollout_length)
     return state._replace(rollout=rollout)
+
+
+def initial_state_from_rollout(
+    nets: MultiHeadNets, key: jax.Array, rollout: Rollout, config: StacxConfig
+) -> AgentState:
+    """A fresh agent whose rollouts come from outside (``make_learner(nets, None, ...)``),
+    holding ``rollout`` (collected by an actor) as the one its first inner step learns from.
+    """
+    params = nets.init(key, rollout.obs_t[0, 0])
+    return AgentState(
+        params=params,
+        opt_state=inner_optimizer(config).init(params),
+        env_state=None,  # `rollout_feed.feed` queues each meta-step's rollouts here
+        obs=rollout.obs_t[-1],
+        key=key,
+        rollout=jax.lax.stop_gradient(rollout),
+        episode_return=jnp.zeros(rollout.r_t.shape[1:], jnp.float32),
+        return_sum=jnp.zeros((), jnp.float32),
+        episodes=jnp.zeros((), jnp.int32),
+        env_steps=jnp.zeros((), jnp.int32),
+    )

@@ -278,3 +278,54 @@ def minatar_multihead(
     return MultiHeadNets(
         init=net.init, apply=net.apply, num_actions=num_actions, num_heads=num_heads
     )
+
+
+ATARI_TORSOS = ("impala", "nature")
+"""Torsos of `atari_multihead`: IMPALA's deep ResNet (STACX's) or the Nature DQN's."""
+
+
+def _impala_torso(x: jax.Array) -> jax.Array:
+    """IMPALA's deep ResNet (Espeholt et al. 2018): three sections of 16, 32, 32 channels, each
+    a 3x3 convolution, a 3x3 max-pool of stride 2 and two residual blocks; then 256 units."""
+    for i, channels in enumerate((16, 32, 32)):
+        x = hk.Conv2D(channels, 3, name=f"section{i}_conv")(x)
+        x = hk.max_pool(x, window_shape=(1, 3, 3, 1), strides=(1, 2, 2, 1), padding="SAME")
+        for j in range(2):
+            y = hk.Conv2D(channels, 3, name=f"section{i}_block{j}_a")(jax.nn.relu(x))
+            x = x + hk.Conv2D(channels, 3, name=f"section{i}_block{j}_b")(jax.nn.relu(y))
+    x = jax.nn.relu(x).reshape(x.shape[0], -1)
+    return jax.nn.relu(hk.Linear(256, name="hidden")(x))
+
+
+def _nature_torso(x: jax.Array) -> jax.Array:
+    """The Nature DQN torso (Mnih et al. 2015): 8x8/4, 4x4/2, 3x3/1 convolutions of 32, 64,
+    64 channels (``VALID``), then 512 units."""
+    for i, (channels, kernel, stride) in enumerate(((32, 8, 4), (64, 4, 2), (64, 3, 1))):
+        x = jax.nn.relu(hk.Conv2D(channels, kernel, stride, padding="VALID", name=f"conv{i}")(x))
+    return jax.nn.relu(hk.Linear(512, name="hidden")(x.reshape(x.shape[0], -1)))
+
+
+def atari_multihead(
+    *, num_actions: int, num_heads: int = 3, torso: str = "impala"
+) -> MultiHeadNets:
+    """An Atari torso with ``num_heads`` linear heads, each giving A logits and one value.
+
+    Observations are ale-py's uint8 frame stacks ``[..., stack, H, W]``; they cross to the
+    device as uint8 and are scaled to [0, 1] and made channels-last here, in the graph.
+    """
+    if torso not in ATARI_TORSOS:
+        raise ValueError(f"torso must be one of {ATARI_TORSOS}, got {torso!r}")
+    body = _impala_torso if torso == "impala" else _nature_torso
+
+    def forward(obs):
+        batch_shape = obs.shape[:-3]
+        x = obs.reshape(-1, *obs.shape[-3:]).astype(jnp.float32) / 255.0
+        x = body(jnp.transpose(x, (0, 2, 3, 1)))
+        out = hk.Linear(num_heads * (num_actions + 1), name="heads")(x)
+        out = out.reshape(*batch_shape, num_heads, num_actions + 1)
+        return out[..., :num_actions], out[..., num_actions]
+
+    net = hk.without_apply_rng(hk.transform(forward))
+    return MultiHeadNets(
+        init=net.init, apply=net.apply, num_actions=num_actions, num_heads=num_heads
+    )

@@ -359,19 +359,16 @@ def initial_state(
     return state._replace(rollout=rollout)
 
 
-def initial_state_from_rollout(
-    nets: MultiHeadNets, key: jax.Array, rollout: Rollout, config: StacxConfig
-) -> AgentState:
-    """A fresh agent whose rollouts come from outside (``make_learner(nets, None, ...)``),
-    holding ``rollout`` (collected by an actor) as the one its first inner step learns from.
-    """
-    params = nets.init(key, rollout.obs_t[0, 0])
+def initial_state_from_rollout(params: Any, rollout: Rollout, config: StacxConfig) -> AgentState:
+    """A fresh agent with ``params`` whose rollouts come from outside
+    (``make_learner(nets, None, ...)``), holding ``rollout`` (collected by an actor) as the one
+    its first inner step learns from."""
     return AgentState(
         params=params,
         opt_state=inner_optimizer(config).init(params),
         env_state=None,  # `rollout_feed.feed` queues each meta-step's rollouts here
         obs=rollout.obs_t[-1],
-        key=key,
+        key=jnp.zeros((2,), jnp.uint32),  # unused: the actors draw the actions
         rollout=jax.lax.stop_gradient(rollout),
         episode_return=jnp.zeros(rollout.r_t.shape[1:], jnp.float32),
         return_sum=jnp.zeros((), jnp.float32),

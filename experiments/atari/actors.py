@@ -7,11 +7,12 @@ into a bounded queue. The learner pops one segment per meta-step and publishes i
 parameters to a `ParamsSlot`.
 
 Every segment gets a global ticket g in the order actors start collecting; an actor collects
-segment g only once the learner has published version g − 1 (version v = the parameters
-after v meta-steps). With one actor the learner consumes segment g at its meta-step g, so the
-behaviour policy is at most one version behind the learner's (V-trace corrects for it; the
-lag is reported per segment). The actor collecting segment g + 1 works while the learner is
-on segment g: emulation and learning overlap.
+segment g with parameter version g − 1 (version v = the parameters after v meta-steps;
+segments 0 and 1 use version 0), waiting for it if need be. With one actor the learner
+consumes segment g at its meta-step g, so the behaviour policy is exactly one version behind
+the learner's (V-trace corrects for it; the lag is reported per segment), and the actor
+collecting segment g + 1 works while the learner is on segment g: emulation and learning
+overlap.
 """
 
 from __future__ import annotations
@@ -29,26 +30,36 @@ from experiments.envs.ale import EpisodeReturns
 
 
 class ParamsSlot:
-    """The latest published parameters and their version; readers can wait for a version."""
+    """Published parameters by version (the last ``history`` of them); actors wait for one.
 
-    def __init__(self, params: Any):
-        self._params, self._version = params, 0
+    Handing out exactly the version asked for, not merely the latest, makes what each segment
+    acts with independent of thread timing, so a seed gives the same run every time.
+    """
+
+    def __init__(self, params: Any, history: int = 2):
+        self._versions = {0: params}
+        self._latest, self._history = 0, history
         self._changed = threading.Condition()
         self._closed = False
 
     def publish(self, params: Any) -> int:
-        """Replaces the parameters by the next version; returns its number."""
+        """Adds the next version of the parameters; returns its number."""
         with self._changed:
-            self._params, self._version = params, self._version + 1
+            self._latest += 1
+            self._versions[self._latest] = params
+            self._versions.pop(self._latest - self._history, None)
             self._changed.notify_all()
-            return self._version
+            return self._latest
 
     def wait_for(self, version: int) -> tuple[Any, int] | None:
-        """The latest ``(params, version)`` once ``version`` or a later one is published;
-        ``None`` if the slot was closed first."""
+        """``(params, version)`` once ``version`` is published (the oldest kept one if it is
+        no longer kept); ``None`` if the slot was closed first."""
         with self._changed:
-            self._changed.wait_for(lambda: self._closed or self._version >= version)
-            return None if self._closed else (self._params, self._version)
+            self._changed.wait_for(lambda: self._closed or self._latest >= version)
+            if self._closed:
+                return None
+            version = max(version, min(self._versions))
+            return self._versions[version], version
 
     def close(self) -> None:
         """Releases every waiting actor (the run is over or failed)."""
@@ -91,6 +102,39 @@ class Tickets:
             return ticket
 
 
+def collect_rollout(
+    env: Any,
+    obs: np.ndarray,
+    policy: Callable,
+    params: Any,
+    steps: int,
+    length: int,
+    returns: EpisodeReturns,
+    finished: list[float],
+) -> tuple[np.ndarray, int, Rollout]:
+    """Acts ``length`` steps in ``env`` from ``obs``; appends ended games' raw returns to
+    ``finished``. Returns the next observations, the step count and the time-major rollout."""
+    columns: dict[str, list] = {"obs": [], "a": [], "r": [], "done": [], "logits": []}
+    for _ in range(length):
+        actions, logits = policy(params, obs, steps)
+        actions = np.asarray(actions)
+        next_obs, reward, terminated, truncated, _ = env.step(actions)
+        done = np.logical_or(terminated, truncated)
+        values = (obs, actions, reward, done, np.asarray(logits))
+        for name, value in zip(columns, values, strict=True):
+            columns[name].append(value)
+        finished += returns.update(reward, done)
+        obs, steps = next_obs, steps + 1
+    rollout = Rollout(
+        obs_t=np.stack([*columns["obs"], obs]),
+        a_t=np.stack(columns["a"]).astype(np.int32),
+        r_t=np.stack(columns["r"]).astype(np.float32),
+        done_t=np.stack(columns["done"]),
+        logits_t=np.stack(columns["logits"]).astype(np.float32),
+    )
+    return obs, steps, rollout
+
+
 def run_actor(
     index: int,
     env: Any,
@@ -103,6 +147,7 @@ def run_actor(
     rollouts_per_segment: int,
     rollout_length: int,
     stop: threading.Event,
+    steps: int = 0,
 ) -> None:
     """The body of one actor thread (until ``stop`` is set or ``slot`` is closed).
 
@@ -119,9 +164,10 @@ def run_actor(
       rollouts_per_segment: N = K + L − 1.
       rollout_length: T.
       stop: set to end the loop.
+      steps: environment steps the actor's env has taken already (its policy's step count).
     """
     returns = EpisodeReturns(obs.shape[0])
-    steps = sequence = 0
+    sequence = 0
     while not stop.is_set():
         ticket = tickets.take()
         latest = slot.wait_for(max(0, ticket - 1))
@@ -131,27 +177,10 @@ def run_actor(
         finished: list[float] = []
         rollouts = []
         for _ in range(rollouts_per_segment):
-            columns: dict[str, list] = {"obs": [], "a": [], "r": [], "done": [], "logits": []}
-            for _ in range(rollout_length):
-                actions, logits = policy(params, obs, steps)
-                actions = np.asarray(actions)
-                next_obs, reward, terminated, truncated, _ = env.step(actions)
-                done = np.logical_or(terminated, truncated)
-                for name, value in zip(
-                    columns, (obs, actions, reward, done, np.asarray(logits)), strict=True
-                ):
-                    columns[name].append(value)
-                finished += returns.update(reward, done)
-                obs, steps = next_obs, steps + 1
-            rollouts.append(
-                Rollout(
-                    obs_t=np.stack([*columns["obs"], obs]),
-                    a_t=np.stack(columns["a"]).astype(np.int32),
-                    r_t=np.stack(columns["r"]).astype(np.float32),
-                    done_t=np.stack(columns["done"]),
-                    logits_t=np.stack(columns["logits"]).astype(np.float32),
-                )
+            obs, steps, rollout = collect_rollout(
+                env, obs, policy, params, steps, rollout_length, returns, finished
             )
+            rollouts.append(rollout)
         segment = Segment(
             rollouts=Rollout(*(np.stack(leaves) for leaves in zip(*rollouts, strict=True))),
             actor=index,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from agents.maml import TARGET_OPTIMIZERS
 from experiments.common.config_checks import ConfigError, check_fields
 
 TASKS = ("sinusoid", "digits", "omniglot", "miniimagenet")
@@ -18,7 +19,6 @@ IMAGE_TASKS = ("omniglot", "miniimagenet")
 METHODS = ("maml", "bmg")
 PRESETS = ("paper", "quick", "smoke")
 MATCHINGS = ("kl", "mse", "l2")
-TARGET_OPTIMIZERS = ("sgd", "rmsprop", "adam")
 EVAL_SPLITS = ("test", "val")
 NORMS = ("none", "batch")
 CHOICES = {

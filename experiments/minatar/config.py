@@ -17,13 +17,11 @@ from __future__ import annotations
 import dataclasses
 
 from agents.stacx import HYPER_NAMES, StacxConfig
+from agents.stacx_meta import METHODS, TARGET_OPTIMIZERS, TARGET_STATISTICS
 from experiments.common.config_checks import ConfigError, check_fields
 
-METHODS = ("stacx", "bmg")
 GAMES = ("breakout", "asterix", "freeway", "space_invaders", "seaquest")
 MATCHINGS = ("l2", "kl", "kl_v")
-TARGET_OPTIMIZERS = ("sgd", "rmsprop")
-TARGET_STATISTICS = ("learner", "own")
 PRESETS = ("paper", "quick", "smoke")
 CHOICES = {
     "env": GAMES,

@@ -24,10 +24,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 import bmg
-from agents import stacx
+from agents import stacx, stacx_meta
 from agents.networks import minatar_multihead
 from experiments.common import trainer
 from experiments.envs import minatar
@@ -64,29 +63,20 @@ class UpdateMetrics(NamedTuple):
 
 def meta_optimizer(config: AtariConfig, learner: bmg.Learner) -> bmg.MetaOptimizer:
     """STACX's meta-gradient or BMG with the config's target optimizer and matching."""
-    mask = stacx.learned_mask(config.agent_config(), config.num_heads)
-    adam = optax.masked(optax.adam(config.meta_learning_rate, eps=config.meta_eps), mask)
-    if config.method == "stacx":
-        return bmg.meta_gradient(
-            learner, num_inner_steps=config.num_inner_steps, meta_optimizer=adam
-        )
-    if config.target_optimizer == "sgd":
-        target = optax.sgd(config.target_learning_rate)
-    else:
-        target = bmg.optimizers.rmsprop(
-            config.target_learning_rate, decay=config.rmsprop_decay, eps=config.rmsprop_eps
-        )
-    matching, match_on = stacx.matching(config.matching, value_weight=config.value_match_weight)
-    warm = config.target_optimizer == "rmsprop" and config.target_statistics == "learner"
-    return bmg.bootstrapped_meta_gradient(
+    return stacx_meta.make_meta_optimizer(
         learner,
+        config.agent_config(),
+        num_heads=config.num_heads,
+        method=config.method,
         num_inner_steps=config.num_inner_steps,
+        meta_learning_rate=config.meta_learning_rate,
+        meta_eps=config.meta_eps,
         bootstrap_steps=config.bootstrap_steps,
-        target_optimizer=target,
-        meta_optimizer=adam,
-        matching=matching,
-        match_on=match_on,
-        target_state_from=stacx.inner_opt_state if warm else None,
+        target_optimizer=config.target_optimizer,
+        target_learning_rate=config.target_learning_rate,
+        target_statistics=config.target_statistics,
+        matching=config.matching,
+        value_match_weight=config.value_match_weight,
     )
 
 

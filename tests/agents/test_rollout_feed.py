@@ -48,8 +48,8 @@ def _assert_trees_close(a, b):
 def test_fed_rollouts_give_the_in_graph_meta_gradient():
     config, in_graph, fed, state, w = _setup()
     rollouts = _in_graph_rollouts(in_graph, state, w, K)
-    fed_state = stacx.initial_state_from_rollout(NETS, state.key, state.rollout, config)
-    fed_state = rollout_feed.feed(fed_state._replace(params=state.params), _stack(rollouts))
+    fed_state = stacx.initial_state_from_rollout(state.params, state.rollout, config)
+    fed_state = rollout_feed.feed(fed_state, _stack(rollouts))
 
     def meta_gradient(learner, s):
         mg = bmg.meta_gradient(learner, num_inner_steps=K, meta_optimizer=optax.sgd(1.0))
@@ -75,7 +75,7 @@ def test_fed_rollouts_give_the_in_graph_meta_gradient():
 def test_each_fed_rollout_is_taken_once_in_order():
     config, in_graph, fed, state, w = _setup()
     rollouts = _in_graph_rollouts(in_graph, state, w, 3)
-    fed_state = stacx.initial_state_from_rollout(NETS, state.key, state.rollout, config)
+    fed_state = stacx.initial_state_from_rollout(state.params, state.rollout, config)
     fed_state = rollout_feed.feed(fed_state, _stack(rollouts))
     step = jax.jit(fed.inner_step)
     for i, expected in enumerate(rollouts):
@@ -94,7 +94,7 @@ def test_bmg_l1_sgd_l2_on_fed_rollouts_is_alpha_times_stacx():
     config, in_graph, fed, state, w = _setup()
     alpha = 0.3
     rollouts = _in_graph_rollouts(in_graph, state, w, 1)
-    fed_state = stacx.initial_state_from_rollout(NETS, state.key, state.rollout, config)
+    fed_state = stacx.initial_state_from_rollout(state.params, state.rollout, config)
     fed_state = rollout_feed.feed(fed_state, _stack(rollouts))
     mg = bmg.meta_gradient(fed, num_inner_steps=1, meta_optimizer=optax.sgd(1.0))
     matching, match_on = stacx.matching("l2")

@@ -34,8 +34,8 @@ def _policy(params, obs, step):
 
 
 def _run(num_actors, meta_steps, learner_delay=0.0):
-    slot, out, tickets = actors.ParamsSlot(0), queue.Queue(maxsize=2), actors.Tickets()
-    stop = threading.Event()
+    slot, out = actors.ParamsSlot(0, history=num_actors + 1), queue.Queue(maxsize=2)
+    tickets, stop = actors.Tickets(), threading.Event()
     threads = [
         threading.Thread(
             target=actors.run_actor,
@@ -63,14 +63,16 @@ def _run(num_actors, meta_steps, learner_delay=0.0):
 
 @pytest.mark.parametrize("learner_delay", [0.0, 0.01])
 def test_one_actor_hands_over_every_rollout_once_in_order_one_version_behind(learner_delay):
+    """(With no delay the actor could otherwise run ahead; with one, the learner lags.)"""
     consumed = _run(1, 12, learner_delay)
     frames = []
     for step, segment in consumed:
         assert segment.rollouts.obs_t.shape == (N, T + 1, B, 1, 2, 2)
         assert segment.rollouts.obs_t.dtype == np.uint8
         assert segment.sequence == segment.ticket == step
-        # The learner is at version `step` when it consumes the segment.
-        assert 0 <= step - segment.version <= 1
+        # The learner is at version `step` when it consumes the segment; it was collected
+        # with version step - 1 (segments 0 and 1 with version 0), whatever the timing.
+        assert segment.version == max(0, step - 1)
         np.testing.assert_array_equal(segment.rollouts.logits_t, segment.version)
         for rollout_obs in segment.rollouts.obs_t:
             frames.append(rollout_obs[:, 0, 0, 0, 0])

@@ -1,0 +1,72 @@
+"""The real-ALE pipeline end to end on real ROMs: actors, the fed learner, meta-steps."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from experiments.atari import pipeline
+
+# meta_eps far below the meta-gradients (the auxiliary heads' are ~1e-9 at the start), so
+# that Adam is invariant to their scale and the reduction below is a test of the construction.
+SMALL = pipeline.PipelineConfig(
+    game="ms_pacman", num_envs=2, rollout_length=4, torso="nature", seed=3, meta_eps=1e-16
+)
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def stacx_rows():
+    return pipeline.run(dataclasses.replace(SMALL, method="stacx"), STEPS)
+
+
+def test_stacx_smoke_rows(stacx_rows):
+    assert [r["meta_step"] for r in stacx_rows] == [1, 2, 3]
+    # A first rollout, then K = 1 rollout per meta-step, of T x B agent steps of 4 frames.
+    assert [r["frames"] for r in stacx_rows] == [(1 + s) * 4 * 2 * 4 for s in (1, 2, 3)]
+    assert [r["lag"] for r in stacx_rows] == [0, 1, 1]
+    assert all(np.isfinite(r["meta_loss"]) for r in stacx_rows)
+    # The meta-updates move the learned hyperparameters (discount starts at 0.99).
+    assert stacx_rows[-1]["discount"] != stacx_rows[0]["discount"]
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_run(stacx_rows):
+    assert pipeline.run(dataclasses.replace(SMALL, method="stacx"), STEPS) == stacx_rows
+
+
+def test_bmg_sgd_l2_l1_on_host_actors_is_the_stacx_run(stacx_rows):
+    """BMG's meta-gradient is α times STACX's; Adam (eps ≪ the gradients) takes the same
+    steps, so the runs coincide up to float32 rounding."""
+    config = dataclasses.replace(
+        SMALL,
+        method="bmg",
+        target_optimizer="sgd",
+        target_learning_rate=0.3,
+        matching="l2",
+        bootstrap_steps=1,
+    )
+    rows = pipeline.run(config, STEPS)
+    moved = np.abs(np.subtract(stacx_rows[-1]["policy_cost"], stacx_rows[0]["policy_cost"]))
+    assert moved.max() > 5e-4  # two Adam steps of the meta-rate: far above the tolerance
+    for got, expected in zip(rows, stacx_rows, strict=True):
+        assert got["frames"] == expected["frames"] and got["lag"] == expected["lag"]
+        assert got["episode_returns"] == expected["episode_returns"]
+        for name in ("discount", "lambda_", "policy_cost", "value_cost", "entropy_cost"):
+            np.testing.assert_allclose(got[name], expected[name], atol=2e-5, err_msg=name)
+
+
+@pytest.mark.slow
+def test_bmg_rmsprop_kl_v_with_the_impala_torso():
+    config = dataclasses.replace(
+        SMALL, method="bmg", torso="impala", bootstrap_steps=2, num_envs=2, rollout_length=3
+    )
+    rows = pipeline.run(config, 2)
+    # K + L - 1 = 2 rollouts per meta-step.
+    assert [r["frames"] for r in rows] == [(1 + 2 * s) * 3 * 2 * 4 for s in (1, 2)]
+    assert all(np.isfinite(r["meta_loss"]) and r["meta_loss"] > 0 for r in rows)
+
+
+def test_unknown_game_is_refused_before_anything_starts():
+    with pytest.raises(ValueError, match="unknown Atari game"):
+        pipeline.run(dataclasses.replace(SMALL, game="mspacman"), 1)

@@ -1,126 +1,58 @@
 """STACX or BMG on the real ALE: actor threads on the host, the meta-step jitted on a device.
 
-`run(config, meta_steps)` builds the emulators, the Atari torso, the fed STACX learner
-(`agents.stacx.make_learner(nets, None, ...)`) and its meta-optimizer (`agents.stacx_meta`),
-collects a first rollout, starts the actors (`experiments.atari.actors`) and runs meta-steps
-on the segments they deliver, publishing the parameters after each one. Observations cross to
-the device as uint8. A meta-step whose meta-loss or parameters are not finite stops the run
-with `NonFiniteError`.
+`Pipeline(config)` builds the emulators, the Atari torso, the fed STACX learner
+(`agents.stacx.make_learner(nets, None, ...)`) and its meta-optimizer (`agents.stacx_meta`).
+``fresh()`` collects a first rollout and returns the initial `TrainState`; ``start(state)``
+starts the actors (`experiments.atari.actors`) acting with its parameters; ``meta_step(state)``
+runs one jitted meta-step on the next segment they deliver and publishes the parameters.
+Observations cross to the device as uint8. A meta-step whose meta-loss or parameters are not
+finite stops with `NonFiniteError` (the state it returns is the last good one).
 
-This is the pipeline only: run directories, resume and the command line build on it.
+`run(config, meta_steps)` is the whole loop without a run directory (tests, benchmarks);
+`experiments.atari.train` adds run directories, resume and progress.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import queue
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import bmg
-from agents import rollout_feed, stacx, stacx_meta
+from agents import rollout_feed, stacx
 from agents.networks import atari_multihead
 from experiments.atari import actors
+from experiments.atari.config import AleConfig
 from experiments.common import trainer
+from experiments.common.config_checks import ConfigError
+from experiments.common.guard import NonFiniteError
 from experiments.envs import ale
 
-
-class NonFiniteError(RuntimeError):
-    """A meta-step produced NaN or infinite values."""
+PipelineConfig = AleConfig  # the name the pipeline's first users knew
 
 
-@dataclasses.dataclass(frozen=True)
-class PipelineConfig:
-    """The settings of a real-ALE run (the experiment's flags; unconfirmed ones documented in
-    ``docs/atari.md``).
+class TrainState(NamedTuple):
+    """What a checkpoint holds: the learner (with the rollout its next inner step learns
+    from), the meta-parameters and the meta-optimizer state."""
 
-    Attributes:
-      game: one of the 57 games (ale-py's ROM name).
-      method: ``stacx`` or ``bmg``.
-      seed: the parameters', the policies' and the emulators' seed.
-      num_actors: actor threads, each with its own `AtariVectorEnv`.
-      num_envs: emulators per actor (the batch B of a rollout).
-      rollout_length: T.
-      num_inner_steps, bootstrap_steps: K and L (BMG); a meta-step learns from K + L − 1
-        rollouts.
-      target_optimizer, target_learning_rate, target_statistics, matching,
-        value_match_weight: BMG's target step and matching (`agents.stacx_meta`);
-        ``target_learning_rate=None`` is the inner rate for RMSProp, 0.1 for SGD.
-      torso: ``impala`` (STACX's deep ResNet) or ``nature``.
-      num_heads: main head + auxiliary heads.
-      learning_rate: the inner RMSProp's rate.
-      meta_learning_rate, meta_eps: the Adam meta-optimizer's.
-      settings: the emulator protocol.
-    """
-
-    game: str = "ms_pacman"
-    method: str = "bmg"
-    seed: int = 0
-    num_actors: int = 1
-    num_envs: int = 8
-    rollout_length: int = 20
-    num_inner_steps: int = 1
-    bootstrap_steps: int = 1
-    target_optimizer: str = "rmsprop"
-    target_learning_rate: float | None = None
-    target_statistics: str = "learner"
-    matching: str = "kl_v"
-    value_match_weight: float = 1.0
-    torso: str = "impala"
-    num_heads: int = 3
-    learning_rate: float = 6e-4
-    meta_learning_rate: float = 1e-3
-    meta_eps: float = 1e-8
-    settings: ale.AleSettings = ale.AleSettings()
-
-    @property
-    def rollouts_per_meta_step(self) -> int:
-        """K + L − 1 for BMG, K for STACX."""
-        extra = self.bootstrap_steps - 1 if self.method == "bmg" else 0
-        return self.num_inner_steps + extra
-
-    def agent_config(self) -> stacx.StacxConfig:
-        return stacx.StacxConfig(
-            num_envs=self.num_envs,
-            rollout_length=self.rollout_length,
-            learning_rate=self.learning_rate,
-        )
+    learner: stacx.AgentState
+    meta_params: stacx.Hypers
+    meta_opt_state: Any
 
 
-def _meta_optimizer(config: PipelineConfig, learner):
-    target_lr = config.target_learning_rate
-    if target_lr is None:
-        target_lr = config.learning_rate if config.target_optimizer == "rmsprop" else 0.1
-    bmg_only = {}
-    if config.method == "bmg":
-        bmg_only = dict(
-            bootstrap_steps=config.bootstrap_steps,
-            target_optimizer=config.target_optimizer,
-            target_learning_rate=target_lr,
-            target_statistics=config.target_statistics,
-            matching=config.matching,
-            value_match_weight=config.value_match_weight,
-        )
-    return stacx_meta.make_meta_optimizer(
-        learner,
-        config.agent_config(),
-        num_heads=config.num_heads,
-        method=config.method,
-        num_inner_steps=config.num_inner_steps,
-        meta_learning_rate=config.meta_learning_rate,
-        meta_eps=config.meta_eps,
-        **bmg_only,
-    )
+def _seed(*numbers: int) -> int:
+    return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0] >> 1)  # an int32
 
 
-def make_policy(nets, seed: int, actor: int):
+def make_policy(nets, seed: int, actor: int, start: int = 0):
     """``policy(params, obs, step) -> (actions, logits)``: the main head's softmax policy,
-    jitted, with the key ``fold_in(fold_in(PRNGKey(seed), actor), step)``."""
-    base = jax.random.fold_in(jax.random.PRNGKey(seed), actor)
+    jitted, with keys from ``(seed, start, actor, step)`` (``start``: the metric row the
+    process began at, so a resumed run does not replay its first actions' randomness)."""
+    base = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), start), actor)
 
     @jax.jit
     def act(params, obs, key):
@@ -134,99 +66,211 @@ def make_policy(nets, seed: int, actor: int):
     return policy
 
 
-def run(config: PipelineConfig, meta_steps: int, *, on_step=None) -> list[dict[str, Any]]:
-    """Trains for ``meta_steps`` meta-steps; returns one row per meta-step.
+class Pipeline:
+    """The emulators, the actors and the jitted meta-step of one seed's run.
 
-    A row holds the frames so far, the raw returns of the games that ended in the segment,
-    the policy lag (learner version − the segment's version), the meta-loss and the main
-    head's hyperparameters. ``on_step(row)`` is called after each meta-step.
+    Build it, then ``open(start)`` the emulators, then ``fresh()`` (a new run) or take a
+    restored state, then ``start(state)`` the actors and call ``meta_step``; ``close()`` at
+    the end.
+
+    Raises:
+      ConfigError: the game is not one of the 57, or ale-py has no ROM for it.
     """
-    ale.check_game(config.game)
-    agent_config = config.agent_config()
-    envs = [
-        ale.make(config.game, config.num_envs, config.settings, seed=config.seed * 1000 + i)
-        for i in range(config.num_actors)
-    ]
-    num_actions = int(envs[0][0].single_action_space.n)
-    nets = atari_multihead(num_actions=num_actions, num_heads=config.num_heads, torso=config.torso)
-    params = jax.jit(nets.init)(jax.random.PRNGKey(config.seed), envs[0][1][0])
-    policies = [make_policy(nets, config.seed, i) for i in range(config.num_actors)]
-    learner = stacx.make_learner(nets, None, agent_config)
-    meta_opt = _meta_optimizer(config, learner)
 
-    # The rollout the first inner step learns from, from actor 0's emulators.
-    returns0, finished0 = ale.EpisodeReturns(config.num_envs), []
-    env0, obs0 = envs[0]
-    obs0, steps0, first = actors.collect_rollout(
-        env0, obs0, policies[0], params, 0, config.rollout_length, returns0, finished0
-    )
-    envs[0] = (env0, obs0)
-    state = stacx.initial_state_from_rollout(params, jax.device_put(first), agent_config)
-    meta_params = stacx.initial_meta_params(agent_config, config.num_heads)
-    meta_opt_state = meta_opt.init(meta_params, state)
+    def __init__(self, config: AleConfig):
+        try:
+            ale.check_game(config.game)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        self.config, self.agent_config = config, config.agent_config()
+        self.num_actions = ale.num_actions(config.game, config.settings)
+        self.nets = atari_multihead(
+            num_actions=self.num_actions, num_heads=config.num_heads, torso=config.torso
+        )
+        self.learner = stacx.make_learner(self.nets, None, self.agent_config)
+        self.meta_opt = config.meta_optimizer(self.learner)
+        self._meta_step = jax.jit(self._meta_step_fn)
+        self.envs: list = []
+        self._threads: list[threading.Thread] = []
+        self.first_returns: list[float] = []  # games that ended in `fresh`'s first rollout
+        self._steps0 = 0
 
-    @jax.jit
-    def meta_step(state, meta_opt_state, meta_params, rollouts):
-        out = trainer.meta_step(
-            meta_opt, rollout_feed.feed(state, rollouts), meta_opt_state, meta_params
-        )
-        leaves = jax.tree.leaves((out.meta_loss, out.learner_state.params, out.meta_params))
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-        hypers = bmg.hyper.constrain(
-            out.meta_params, stacx.hyper_spec(agent_config, config.num_heads)
-        )
-        return out.learner_state, out.meta_opt_state, out.meta_params, out.meta_loss, hypers, finite
+    def open(self, start: int = 0) -> None:
+        """Starts the emulators (reset) and builds the policies.
 
-    slot = actors.ParamsSlot(params, history=config.num_actors + 1)
-    out: queue.Queue = queue.Queue(maxsize=2 * config.num_actors)
-    tickets, stop = actors.Tickets(), threading.Event()
-    threads = [
-        threading.Thread(
-            target=actors.run_actor,
-            args=(i, env, obs, policies[i], slot, out, tickets),
-            kwargs=dict(
-                rollouts_per_segment=config.rollouts_per_meta_step,
-                rollout_length=config.rollout_length,
-                stop=stop,
-                steps=steps0 if i == 0 else 0,
-            ),
-            daemon=True,
-            name=f"ale-actor-{i}",
-        )
-        for i, (env, obs) in enumerate(envs)
-    ]
-    for thread in threads:
-        thread.start()
-    frames_per_rollout = config.rollout_length * config.num_envs * config.settings.frame_skip
-    frames, rows = frames_per_rollout, []
-    try:
-        for step in range(meta_steps):
-            segment = out.get()
-            rollouts = jax.device_put(segment.rollouts)
-            state, meta_opt_state, meta_params, meta_loss, hypers, finite = meta_step(
-                state, meta_opt_state, meta_params, rollouts
+        Args:
+          start: the metric row this process starts at (0 for a new run): the emulators'
+            seeds and the policies' keys come from ``(seed, start, actor)``, so a resumed
+            run plays new episodes rather than its first ones again.
+        """
+        config = self.config
+        self.envs = [
+            ale.make(
+                config.game, config.num_envs, config.settings, seed=_seed(config.seed, start, i)
             )
-            if not bool(finite):
-                raise NonFiniteError(f"meta-step {step + 1}: non-finite meta-loss or parameters")
-            slot.publish(state.params)
-            frames += config.rollouts_per_meta_step * frames_per_rollout
-            row = {
-                "meta_step": step + 1,
-                "frames": frames,
-                "episode_returns": (finished0 if step == 0 else []) + segment.episode_returns,
-                "actor": segment.actor,
-                "lag": step - segment.version,
-                "meta_loss": float(meta_loss),
-                **{name: np.asarray(v).round(6).tolist() for name, v in hypers._asdict().items()},
-            }
+            for i in range(config.num_actors)
+        ]
+        self.policies = [
+            make_policy(self.nets, config.seed, i, start) for i in range(config.num_actors)
+        ]
+
+    # --- the state -------------------------------------------------------------------------
+
+    def initial_state(self, params: Any, first: stacx.Rollout) -> TrainState:
+        """The state of a new run with ``params``, its first inner step learning from
+        ``first``."""
+        learner = stacx.initial_state_from_rollout(params, first, self.agent_config)
+        meta_params = stacx.initial_meta_params(self.agent_config, self.config.num_heads)
+        return TrainState(learner, meta_params, self.meta_opt.init(meta_params, learner))
+
+    def template(self) -> TrainState:
+        """The state's structure (`jax.ShapeDtypeStruct` leaves), for a checkpoint."""
+        c = self.config
+        t, b = c.rollout_length, c.num_envs
+        obs = jax.ShapeDtypeStruct((b, c.frame_stack, c.size, c.size), jnp.uint8)
+        first = stacx.Rollout(
+            obs_t=jax.ShapeDtypeStruct((t + 1, *obs.shape), obs.dtype),
+            a_t=jax.ShapeDtypeStruct((t, b), jnp.int32),
+            r_t=jax.ShapeDtypeStruct((t, b), jnp.float32),
+            done_t=jax.ShapeDtypeStruct((t, b), jnp.bool_),
+            logits_t=jax.ShapeDtypeStruct((t, b, self.num_actions), jnp.float32),
+        )
+        params = jax.eval_shape(self.nets.init, jax.random.PRNGKey(0), obs)
+        return jax.eval_shape(self.initial_state, params, first)
+
+    def fresh(self) -> TrainState:
+        """A new run's state: initial parameters, and a first rollout from actor 0."""
+        env0, obs0 = self.envs[0]
+        params = jax.jit(self.nets.init)(jax.random.PRNGKey(self.config.seed), obs0)
+        returns, self.first_returns = ale.EpisodeReturns(self.config.num_envs), []
+        obs0, self._steps0, first = actors.collect_rollout(
+            env0,
+            obs0,
+            self.policies[0],
+            params,
+            0,
+            self.config.rollout_length,
+            returns,
+            self.first_returns,
+        )
+        self.envs[0] = (env0, obs0)
+        return jax.jit(self.initial_state)(params, jax.device_put(first))
+
+    # --- the actors --------------------------------------------------------------------------
+
+    def start(self, state: TrainState) -> None:
+        """Starts the actor threads, acting first with ``state``'s parameters."""
+        config = self.config
+        self._slot = actors.ParamsSlot(state.learner.params, history=config.num_actors + 1)
+        self._queue: queue.Queue = queue.Queue(maxsize=2 * config.num_actors)
+        self._stop = threading.Event()
+        tickets = actors.Tickets()
+        self._threads = [
+            threading.Thread(
+                target=actors.run_actor,
+                args=(i, env, obs, self.policies[i], self._slot, self._queue, tickets),
+                kwargs=dict(
+                    rollouts_per_segment=config.rollouts_per_update,
+                    rollout_length=config.rollout_length,
+                    stop=self._stop,
+                    steps=self._steps0 if i == 0 else 0,
+                ),
+                daemon=True,
+                name=f"ale-actor-{i}",
+            )
+            for i, (env, obs) in enumerate(self.envs)
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._version = 0
+
+    def close(self) -> None:
+        """Stops the actors and closes the emulators."""
+        if self._threads:
+            self._stop.set()
+            self._slot.close()
+            for thread in self._threads:
+                thread.join(timeout=30)
+            self._threads = []
+        for env, _ in self.envs:
+            env.close()
+        self.envs = []
+
+    # --- one meta-step -----------------------------------------------------------------------
+
+    def _meta_step_fn(self, state: TrainState, rollouts):
+        out = trainer.meta_step(
+            self.meta_opt,
+            rollout_feed.feed(state.learner, rollouts),
+            state.meta_opt_state,
+            state.meta_params,
+        )
+        # The fed rollouts are all taken: the state keeps the structure of a fresh one (a
+        # checkpoint's template, and one compilation).
+        learner = out.learner_state._replace(env_state=None)
+        leaves = jax.tree.leaves((out.meta_loss, learner.params, out.meta_params))
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        spec = stacx.hyper_spec(self.agent_config, self.config.num_heads)
+        hypers = bmg.hyper.constrain(out.meta_params, spec)
+        new = TrainState(learner, out.meta_params, out.meta_opt_state)
+        return new, out.meta_loss, hypers, finite
+
+    def meta_step(
+        self, state: TrainState, *, check: bool = True
+    ) -> tuple[TrainState, dict[str, Any]]:
+        """One meta-step on the next segment the actors deliver; publishes the parameters.
+
+        Returns:
+          The new state and what the step reports: the raw returns of the games that ended
+          in its segment, the segment's actor and policy lag (learner version − the version
+          it acted with), the meta-loss and the main and auxiliary heads' hyperparameters.
+
+        Raises:
+          NonFiniteError: (if ``check``) the meta-loss, the parameters or the meta-parameters
+            are not finite. Without ``check`` the non-finite state is returned for the
+            caller's guard (`runs.train_rows`). Non-finite parameters are never published.
+        """
+        segment = self._queue.get()
+        new, meta_loss, hypers, finite = self._meta_step(state, jax.device_put(segment.rollouts))
+        lag = self._version - segment.version
+        if bool(finite):
+            self._version = self._slot.publish(new.learner.params)
+        elif check:
+            raise NonFiniteError(
+                f"meta-step {self._version + 1} of this process: non-finite meta-loss or parameters"
+            )
+        report = {
+            "episode_returns": segment.episode_returns,
+            "actor": segment.actor,
+            "lag": lag,
+            "meta_loss": float(meta_loss),
+            **{name: np.asarray(v).round(6).tolist() for name, v in hypers._asdict().items()},
+        }
+        return new, report
+
+
+def run(config: AleConfig, meta_steps: int, *, on_step=None) -> list[dict[str, Any]]:
+    """Trains a new run for ``meta_steps`` meta-steps; returns one row per meta-step.
+
+    A row is `Pipeline.meta_step`'s report with the meta-step's number and the frames so far
+    (the first rollout's and the segments'); the first row's ``episode_returns`` include the
+    games that ended in the first rollout. ``on_step(row)`` is called after each meta-step.
+    """
+    pipe = Pipeline(config)
+    try:
+        pipe.open()
+        state = pipe.fresh()
+        pipe.start(state)
+        frames, rows = config.frames_per_rollout, []
+        for step in range(meta_steps):
+            state, report = pipe.meta_step(state)
+            frames += config.frames_per_update
+            if step == 0:
+                report["episode_returns"] = pipe.first_returns + report["episode_returns"]
+            row = {"meta_step": step + 1, "frames": frames, **report}
             rows.append(row)
             if on_step is not None:
                 on_step(row)
     finally:
-        stop.set()
-        slot.close()
-        for thread in threads:
-            thread.join(timeout=30)
-        for env, _ in envs:
-            env.close()
+        pipe.close()
     return rows

@@ -86,7 +86,8 @@ _ENTRY = re.compile(r"^(\w+(?:\s*,\s*\w+)*)\s*:\s*(.*)$")
 
 
 def attribute_help(cls: type) -> dict[str, str]:
-    """The entries of the ``Attributes:`` section of ``cls``'s Google-style docstring.
+    """The entries of the ``Attributes:`` sections of the Google-style docstrings of ``cls``
+    and its base classes (a class's own entry wins over its bases').
 
     An entry is ``name: text`` (or ``a, b: text`` for fields that share it), continued on
     more deeply indented lines; the section ends at the first less indented line. Double
@@ -95,7 +96,14 @@ def attribute_help(cls: type) -> dict[str, str]:
     Returns:
       ``{field name: its text on one line}``.
     """
-    lines = (inspect.getdoc(cls) or "").splitlines()
+    entries: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        entries.update(_own_attribute_help(klass))
+    return entries
+
+
+def _own_attribute_help(cls: type) -> dict[str, str]:
+    lines = inspect.cleandoc(cls.__dict__.get("__doc__") or "").splitlines()
     try:
         start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:")
     except StopIteration:

@@ -17,8 +17,13 @@ class ProgressBar:
     that is already finished) writes nothing to stderr but its own error line, if any.
     """
 
-    def __init__(self, *, total: int, desc: str):
+    def __init__(self, *, total: int, desc: str, unit: str = "env-steps"):
         self._total, self._desc, self._bar = total, desc, None
+        self._unit, self._note = unit, ""
+
+    def note(self, text: str | None) -> None:
+        """Text shown after the rate from the next update on (say, the last episode return)."""
+        self._note = f", {text}" if text else ""
 
     def __call__(self, done: int, total: int, steps_per_second: float | None):
         if self._bar is None:
@@ -35,8 +40,8 @@ class ProgressBar:
                 desc=self._desc,
             )
         self._bar.update(done - self._bar.n)
-        rate = "compiled" if steps_per_second is None else f"{steps_per_second:,.0f} env-steps/s"
-        self._bar.set_postfix_str(rate, refresh=True)
+        rate = "compiled" if steps_per_second is None else f"{steps_per_second:,.0f} {self._unit}/s"
+        self._bar.set_postfix_str(rate + self._note, refresh=True)
 
     def close(self):
         if self._bar is not None:
@@ -52,21 +57,34 @@ def feedback(
     quiet: bool = False,
     tensorboard: bool = False,
     step_key: str = "env_steps",
+    unit: str = "env-steps",
+    note=None,
 ):
     """The keyword arguments ``progress`` and ``on_row`` of a ``train`` call: a progress bar
     (none if ``quiet``) and a TensorBoard writer (if ``tensorboard``), closed afterwards. In a
-    multi-process run only the writing process (process 0) shows or writes either."""
+    multi-process run only the writing process (process 0) shows or writes either.
+
+    ``unit`` names what the rate counts; ``note(record) -> str | None``, if given, is shown on
+    the bar after each row (e.g. the row's mean episode return)."""
     from experiments.common import distributed
 
     shows = distributed.is_writer()
-    bar = ProgressBar(total=total, desc=desc) if shows and not quiet else None
+    bar = ProgressBar(total=total, desc=desc, unit=unit) if shows and not quiet else None
     writer = None
     if tensorboard and shows:
         from experiments.common.tensorboard import ScalarWriter
 
         writer = ScalarWriter(run_dir, step_key=step_key)
+    on_row = writer
+    if note is not None and bar is not None:
+
+        def on_row(record):
+            bar.note(note(record))
+            if writer is not None:
+                writer(record)
+
     try:
-        yield {"progress": bar, "on_row": writer}
+        yield {"progress": bar, "on_row": on_row}
     finally:
         for thing in (bar, writer):
             if thing is not None:

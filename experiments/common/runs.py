@@ -228,6 +228,7 @@ def train_rows(
     progress: Callable[[int, int, float | None], None] | None = None,
     stop_after_rows: int | None = None,
     on_row: Callable[[dict], None] | None = None,
+    seed: int | None = None,
 ) -> list[dict]:
     """The chunked training loop of a run directory: resume, one metric row per chunk,
     checkpoints.
@@ -253,6 +254,8 @@ def train_rows(
         rate is ``None`` for a call's first row, whose time may include compilation.
       stop_after_rows: stop (after a checkpoint) once this many rows exist.
       on_row: called with each record once it is written (say, a TensorBoard writer).
+      seed: for a run of one seed whose carry has no population axis: that seed (named in a
+        non-finite error); None for a population carry (leading axis: the seeds).
 
     Returns:
       All metric rows of the run.
@@ -289,6 +292,7 @@ def train_rows(
             at=_position(record),
             run_dir=run_dir if writer else None,
             checkpoint_row=saved,
+            seed=seed,
         )
         if writer:
             append_metrics(run_dir, [record])

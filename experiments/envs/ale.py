@@ -203,3 +203,12 @@ class EpisodeReturns:
         finished = self._running[over].tolist()
         self._running[over] = 0.0
         return finished
+
+
+def num_actions(game: str, settings: AleSettings = AleSettings()) -> int:
+    """The size of ``game``'s action set under ``settings`` (18 with the full action space)."""
+    env, _ = make(game, 1, settings)
+    try:
+        return int(env.single_action_space.n)
+    finally:
+        env.close()

@@ -76,17 +76,10 @@ def main(argv: Sequence[str]) -> list[dict]:
     returns = [r for r in rows[-1]["episode_return"] if r is not None]
     mean = f"{sum(returns) / len(returns):.2f}" if returns else "n/a"
     print(
-        f"{config.env} {describe(config)}: {rows[-1]['frames']:,} frames x {config.seeds} "
+        f"{config.env} {config.describe()}: {rows[-1]['frames']:,} frames x {config.seeds} "
         f"seeds; mean episode return of the last row {mean}; metrics in {run_dir}"
     )
     return rows
-
-
-def describe(config: AtariConfig) -> str:
-    """A short name of the method and its BMG settings, e.g. ``bmg rmsprop kl_v L=4``."""
-    if config.method == "stacx":
-        return "stacx"
-    return f"bmg {config.target_optimizer} {config.matching} L={config.bootstrap_steps}"
 
 
 def run(
@@ -98,7 +91,7 @@ def run(
     from experiments.minatar import train as atari_train
 
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-    desc = f"{config.env} {describe(config)} x{config.seeds}"
+    desc = f"{config.env} {config.describe()} x{config.seeds}"
     shown = dict(quiet=quiet, tensorboard=tensorboard, step_key="frames")
     with feedback(run_dir, total=config.num_rows, desc=desc, **shown) as kwargs:
         return atari_train.train(config, run_dir, **kwargs)

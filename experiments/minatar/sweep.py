@@ -21,16 +21,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments.common import cli, runs
+from experiments.common.stacx_settings import CHOICES as STACX_CHOICES
 from experiments.minatar.config import (
     BMG_ONLY_FIELDS,
     CHOICES,
     GAMES,
     MATCHINGS,
     PRESETS,
-    TARGET_OPTIMIZERS,
     AtariConfig,
     make_config,
 )
+
+TARGET_OPTIMIZERS = STACX_CHOICES["target_optimizer"]
 
 CLI = cli.Cli("experiments.minatar.sweep", __doc__)
 FLAGS = CLI.flags

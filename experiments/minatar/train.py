@@ -25,8 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import bmg
-from agents import stacx, stacx_meta
+from agents import stacx
 from agents.networks import minatar_multihead
 from experiments.common import trainer
 from experiments.envs import minatar
@@ -61,25 +60,6 @@ class UpdateMetrics(NamedTuple):
     meta_grad_norm: jax.Array
 
 
-def meta_optimizer(config: AtariConfig, learner: bmg.Learner) -> bmg.MetaOptimizer:
-    """STACX's meta-gradient or BMG with the config's target optimizer and matching."""
-    return stacx_meta.make_meta_optimizer(
-        learner,
-        config.agent_config(),
-        num_heads=config.num_heads,
-        method=config.method,
-        num_inner_steps=config.num_inner_steps,
-        meta_learning_rate=config.meta_learning_rate,
-        meta_eps=config.meta_eps,
-        bootstrap_steps=config.bootstrap_steps,
-        target_optimizer=config.target_optimizer,
-        target_learning_rate=config.target_learning_rate,
-        target_statistics=config.target_statistics,
-        matching=config.matching,
-        value_match_weight=config.value_match_weight,
-    )
-
-
 def build(config: AtariConfig, env: stacx.Environment | None = None) -> trainer.Program:
     """The pure functions of a run of ``config`` (nothing is jitted here).
 
@@ -96,7 +76,7 @@ def build(config: AtariConfig, env: stacx.Environment | None = None) -> trainer.
         hidden_size=config.hidden_size,
     )
     learner = stacx.make_learner(nets, env, agent_config)
-    meta_opt = meta_optimizer(config, learner)
+    meta_opt = config.meta_optimizer(learner)
 
     def init(key):
         agent = stacx.initial_state(nets, env, key, agent_config)

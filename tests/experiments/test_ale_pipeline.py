@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from experiments.atari import pipeline
+from experiments.common.config_checks import ConfigError
 
 # meta_eps far below the meta-gradients (the auxiliary heads' are ~1e-9 at the start), so
 # that Adam is invariant to their scale and the reduction below is a test of the construction.
@@ -68,5 +69,5 @@ def test_bmg_rmsprop_kl_v_with_the_impala_torso():
 
 
 def test_unknown_game_is_refused_before_anything_starts():
-    with pytest.raises(ValueError, match="unknown Atari game"):
-        pipeline.run(dataclasses.replace(SMALL, game="mspacman"), 1)
+    with pytest.raises(ConfigError, match="game must be one of"):
+        dataclasses.replace(SMALL, game="mspacman")

@@ -147,6 +147,8 @@ AT = ("minatar", "--method=stacx", "--preset=smoke", "--quiet")  # the at_* runs
 AT_RUN = (*AT, "--run_dir={run}")
 ML = ("fewshot", "--task=sinusoid", "--preset=smoke")  # the fs_* runs' flags
 ML_RUN = (*ML, "--run_dir={run}")
+AL = ("atari", "--method=stacx", "--preset=smoke", "--quiet")  # real ALE, no run made
+AL_RUN = (*AL, "--run_dir={new}")
 SW = ("minatar.sweep", "--preset=smoke", "--dry_run", "--games=breakout", "--matchings=l2")
 SW_RUN = (*SW, "--root={run}")
 
@@ -284,6 +286,16 @@ CASES = [
     Case("tc-read-only-partial", TC_RUN, RUNTIME, "read-only", "tc_partial", read_only=True),
     Case("tc-read-only-finished", TC_RUN, OK, "", "tc_done", read_only=True),
     Case("tc-finished", TC_RUN, OK, "", "tc_done"),
+    # the real ALE: every bad input is refused before an emulator starts or a file is written
+    Case("al-unknown-game", (*AL_RUN, "--game=mspacman"), USAGE, "--game=mspacman"),
+    Case("al-sticky-range", (*AL_RUN, "--sticky_actions=1.5"), USAGE, "sticky_actions must be"),
+    Case("al-bad-torso", (*AL_RUN, "--torso=resnet50"), USAGE, "--torso=resnet50"),
+    Case(
+        "al-bmg-flag-with-stacx", (*AL_RUN, "--bootstrap_steps=2"), USAGE, "applies to --method=bmg"
+    ),
+    Case("al-zero-seeds", (*AL_RUN, "--seeds=0"), USAGE, "--seeds"),
+    Case("al-no-run-dir", AL, USAGE, "--run_dir is required"),
+    Case("al-run-dir-is-a-file", (*AL, "--run_dir={file}"), RUNTIME, "{file}"),
     # atari
     Case("at-rmsprop-decay", (*AT_RUN, "--rmsprop_decay=2"), USAGE, "rmsprop_decay must be in"),
     Case("at-lr-inf", (*AT_RUN, "--learning_rate=inf"), USAGE, "learning_rate must be finite"),

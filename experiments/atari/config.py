@@ -1,0 +1,140 @@
+"""Configuration and presets of the real-ALE STACX / BMG experiment (paper, section 5.2).
+
+The agent and meta-optimizer settings are the MinAtar experiment's
+(`experiments.common.stacx_settings.StacxSettings`); this adds the game, the emulator
+protocol (`experiments.envs.ale.AleSettings`, one flag per field), the torso, the actors and
+the run's scale. Sources and unconfirmed choices: ``docs/atari.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from experiments.common import stacx_settings
+from experiments.common.stacx_settings import StacxSettings
+from experiments.envs import ale
+
+TORSOS = ("impala", "nature")
+PRESETS = ("paper", "quick", "smoke")
+CHOICES = {"game": ale.GAMES, "torso": TORSOS, **stacx_settings.CHOICES}
+"""The allowed values of the config's choice fields (flags take them as enums)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AleConfig(StacxSettings):
+    """Everything that decides one seed's real-ALE run: the shared agent and meta-optimizer
+    settings (`experiments.common.stacx_settings.StacxSettings`) and these.
+
+    Attributes:
+      game: one of the 57 games (ale-py's ROM name, snake_case).
+      seed: the parameters', the policies' and the emulators' seed.
+      total_frames: emulator frames of the run (agent steps x frame_skip).
+      torso: ``impala`` (STACX's deep ResNet) or ``nature`` (the DQN torso).
+      num_actors: actor threads, each with its own `AtariVectorEnv` of num_envs emulators.
+      target_optimizer: ``sgd`` or ``rmsprop``, the optimizer of BMG's target step.
+      matching: ``l2`` (parameters), ``kl`` (main-head policies) or ``kl_v`` (KL + values).
+      num_envs: B, emulators per actor (the batch of a rollout).
+      learning_rate: learning rate of the inner RMSProp (IMPALA's 6e-4).
+      frame_skip: emulator frames per agent step (action repeat; IMPALA and STACX: 4).
+      sticky_actions: probability that the emulator repeats the previous action.
+      noop_max: at most this many no-op actions at the start of each episode.
+      full_action_space: all 18 actions instead of the game's minimal set.
+      max_episode_frames: episodes are cut after this many frames (108,000 = 30 minutes).
+      episodic_life: a lost life ends the episode for learning (not for the scores).
+      frame_stack: observations stacked as channels.
+      size: side of the grayscale observation after resizing.
+      log_every: frames between two metric rows (at least one meta-step a row).
+      checkpoint_every: metric rows between two checkpoints.
+    """
+
+    game: str = "ms_pacman"
+    total_frames: int = 2_000_000
+    torso: str = "impala"
+    num_actors: int = 1
+    target_optimizer: str = "rmsprop"
+    target_learning_rate: float = 6e-4
+    matching: str = "kl_v"
+    num_envs: int = 8
+    learning_rate: float = 6e-4
+    frame_skip: int = 4
+    sticky_actions: float = 0.0
+    noop_max: int = 30
+    full_action_space: bool = False
+    max_episode_frames: int = 108_000
+    episodic_life: bool = False
+    frame_stack: int = 4
+    size: int = 84
+    log_every: int = 20_000
+    checkpoint_every: int = 5
+
+    def __post_init__(self):
+        fail = self.check(
+            "invalid ALE config: ",
+            {"game": ale.GAMES, "torso": TORSOS},
+            counts=("total_frames", "num_actors", "log_every", "checkpoint_every"),
+        )
+        try:
+            _ = self.settings
+        except ValueError as e:
+            fail(str(e))
+
+    @property
+    def settings(self) -> ale.AleSettings:
+        """The emulator protocol."""
+        names = [f.name for f in dataclasses.fields(ale.AleSettings)]
+        return ale.AleSettings(**{name: getattr(self, name) for name in names})
+
+    @property
+    def frames_per_rollout(self) -> int:
+        """Emulator frames of one rollout of one actor."""
+        return self.rollout_length * self.num_envs * self.frame_skip
+
+    @property
+    def frames_per_update(self) -> int:
+        """Emulator frames of one meta-step's K (STACX) or K + L - 1 (BMG) rollouts."""
+        return self.rollouts_per_update * self.frames_per_rollout
+
+    @property
+    def updates_per_row(self) -> int:
+        """Meta-steps between two metric rows."""
+        return max(1, self.log_every // self.frames_per_update)
+
+    @property
+    def frames_per_row(self) -> int:
+        return self.updates_per_row * self.frames_per_update
+
+    @property
+    def num_rows(self) -> int:
+        """Metric rows of the whole run; the last one may pass ``total_frames``."""
+        return -(-self.total_frames // self.frames_per_row)
+
+
+PRESET_VALUES = {
+    # IMPALA / STACX: 200M frames a game, batch 32 of unrolls of 20 (docs/atari.md).
+    "paper": {"total_frames": 200_000_000, "num_envs": 32, "num_actors": 2, "log_every": 500_000},
+    # What one 2-core machine runs in about ten minutes per configuration.
+    "quick": {"total_frames": 500_000, "torso": "nature"},
+    # A few thousand frames on a tiny batch: the pipeline end to end, for tests.
+    "smoke": {
+        "total_frames": 1_600,
+        "num_envs": 2,
+        "rollout_length": 5,
+        "torso": "nature",
+        "log_every": 400,
+        "checkpoint_every": 1,
+    },
+}
+"""Preset values; everything else takes the dataclass defaults."""
+
+
+def make_config(*, preset: str, method: str, **overrides) -> AleConfig:
+    """The config of ``preset`` for ``method`` with ``overrides`` on top
+    (`experiments.common.stacx_settings.make_config`).
+
+    Raises:
+      ConfigError: for an unknown preset, method or setting, a BMG setting with
+        ``method="stacx"``, or an invalid value.
+    """
+    return stacx_settings.make_config(
+        AleConfig, PRESET_VALUES, preset=preset, method=method, what="ALE", **overrides
+    )

@@ -230,19 +230,24 @@ def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5, random_scores
     return fig
 
 
-def write_figures(root_or_dirs, out: str | os.PathLike, *, game_for_L: str) -> str:
-    """Writes ``out.png/.pdf`` (ablation) and ``out_improvement.png/.pdf``; returns the table."""
+def write_figures(
+    root_or_dirs, out: str | os.PathLike, *, game_for_L: str, random_scores=None
+) -> str:
+    """Writes ``out.png/.pdf`` (ablation) and ``out_improvement.png/.pdf``; returns the table.
+
+    ``random_scores``: ``{game: random-policy score}`` (default `minatar.RANDOM_SCORES`)."""
     loaded = load_runs(root_or_dirs)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figures = {out: ablation_figure(loaded, game_for_L=game_for_L)}
+    rs = dict(random_scores=random_scores)
+    figures = {out: ablation_figure(loaded, game_for_L=game_for_L, **rs)}
     try:
-        bmg_config = best_config(loaded)
+        bmg_config = best_config(loaded, **rs)
     except runs.RunDirError:  # no BMG run with a final score yet: no improvement figure
         bmg_config = None
     if bmg_config:
         figures[out.with_name(out.name + "_improvement")] = improvement_figure(
-            loaded, bmg_config=bmg_config
+            loaded, bmg_config=bmg_config, **rs
         )
     written = []
     for path, fig in figures.items():
@@ -251,9 +256,9 @@ def write_figures(root_or_dirs, out: str | os.PathLike, *, game_for_L: str) -> s
             written.append(str(path.with_name(path.name + suffix)))
         _pyplot().close(fig)
     return (
-        summary_table(loaded)
+        summary_table(loaded, **rs)
         + "\n\nMean normalised score of the BMG runs with each setting:\n"
-        + marginals_table(loaded)
+        + marginals_table(loaded, **rs)
         + "\nwrote "
         + ", ".join(written)
     )

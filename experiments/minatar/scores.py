@@ -1,7 +1,9 @@
 r"""The numbers of the paper's Atari ablation (section 5.2) for MinAtar, from run directories only.
 
 A run directory is any folder (searched recursively) holding ``config.json`` and
-``metrics.jsonl``, as written by ``experiments.minatar.train``. Definitions:
+``metrics.jsonl``, as written by ``experiments.minatar.train`` (a population of seeds) or
+``experiments.atari.train`` (one seed of the real ALE; its game is ``game``, not ``env``, and
+``experiments.atari.plot`` passes the ALE's random scores). Definitions:
 
 * **Final score** of a run seed: the mean of its non-null ``episode_return`` values over the
   rows in the last ``final_fraction`` (default 0.1) of the run's frames, i.e. the rows with
@@ -97,7 +99,7 @@ class AtariRun:
 
     @property
     def game(self) -> str:
-        return self.config["env"]
+        return self.config["env"] if "env" in self.config else self.config["game"]
 
     @property
     def key(self):
@@ -116,7 +118,7 @@ def load_run(run_dir: str | os.PathLike, *, final_fraction: float = 0.1) -> Atar
     config = runs.read_config(run_dir)
     if config.get("method") not in (STACX, "bmg") or "total_frames" not in config:
         raise runs.RunDirError(
-            f"{run_dir} is not a MinAtar run directory (its method is {config.get('method')!r})"
+            f"{run_dir} is not a STACX / BMG run directory (its method is {config.get('method')!r})"
         )
     rows = runs.read_metrics(run_dir)
     if not rows:
@@ -126,8 +128,10 @@ def load_run(run_dir: str | os.PathLike, *, final_fraction: float = 0.1) -> Atar
         returns = np.array([r["episode_return"] for r in rows], dtype=float)  # None -> NaN
     except (KeyError, TypeError, ValueError) as e:
         raise runs.RunDirError(
-            f"{run_dir}/{runs.METRICS} does not hold MinAtar rows ({type(e).__name__}: {e})"
+            f"{run_dir}/{runs.METRICS} does not hold STACX / BMG rows ({type(e).__name__}: {e})"
         ) from None
+    if returns.ndim == 1:  # a run directory of one seed (the real ALE's)
+        returns = returns[:, None]
     return AtariRun(
         str(run_dir), config, frames, returns, final_scores(frames, returns, final_fraction)
     )

@@ -16,21 +16,12 @@ before anything trains: bad flags or settings are one line on stderr with exit s
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.common import cli, runs
+from experiments.common import cli, sweep
 from experiments.common.stacx_settings import CHOICES as STACX_CHOICES
-from experiments.minatar.config import (
-    BMG_ONLY_FIELDS,
-    CHOICES,
-    GAMES,
-    MATCHINGS,
-    PRESETS,
-    AtariConfig,
-    make_config,
-)
+from experiments.minatar.config import CHOICES, GAMES, MATCHINGS, PRESETS, AtariConfig, make_config
 
 TARGET_OPTIMIZERS = STACX_CHOICES["target_optimizer"]
 
@@ -47,79 +38,17 @@ CLI.boolean("dry_run", False, "List the runs and their state; train nothing.")
 CLI.boolean("quiet", False, "No progress bars.")
 CLI.boolean("tensorboard", False, "Also write each run's rows as TensorBoard scalars.")
 
-_DECIDED_BY_THE_SWEEP = ("env", "method", "target_optimizer", "matching", "bootstrap_steps")
+_DECIDED_BY_THE_SWEEP = ("env", *sweep.DECIDED_BY_THE_SWEEP[:-1])
 
 
 def overrides_from(items: Sequence[str]) -> dict:
-    """``--set``'s ``name=value`` items as settings, each parsed as its flag would be.
-
-    Raises:
-      cli.UsageError: an item that is not ``name=value``, an unknown setting, a value of the
-        wrong type, or a setting the sweep decides itself.
-    """
-    overrides = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise cli.UsageError(f"--set takes name=value items, got {item!r}")
-        if name in _DECIDED_BY_THE_SWEEP:
-            raise cli.UsageError(f"--set={name}=... is decided by the sweep; use its own flag")
-        try:
-            overrides[name] = cli.parse_field(AtariConfig, name, value, CHOICES)
-        except cli.UsageError as e:
-            raise cli.UsageError(f"--set: {e}") from None
-    return overrides
+    """``--set``'s ``name=value`` items as settings (`experiments.common.sweep`)."""
+    return sweep.overrides_from(AtariConfig, items, CHOICES, _DECIDED_BY_THE_SWEEP)
 
 
-def grid(
-    *,
-    games: Sequence[str],
-    target_optimizers: Sequence[str],
-    matchings: Sequence[str],
-    bootstrap_steps: Sequence[int],
-    preset: str,
-    overrides: dict,
-) -> list[tuple[str, AtariConfig]]:
-    """``(run name, config)`` of every run of the sweep, in order.
-
-    Raises:
-      ValueError: for an invalid setting (checked for every run before any trains).
-    """
-    out = []
-    for game in games:
-        shared = {k: v for k, v in overrides.items() if k not in BMG_ONLY_FIELDS}
-        out.append(
-            (f"{game}/stacx", make_config(preset=preset, method="stacx", env=game, **shared))
-        )
-        for steps, optimizer, matching in itertools.product(
-            bootstrap_steps, target_optimizers, matchings
-        ):
-            config = make_config(
-                preset=preset,
-                method="bmg",
-                env=game,
-                target_optimizer=optimizer,
-                matching=matching,
-                bootstrap_steps=steps,
-                **overrides,
-            )
-            out.append((f"{game}/bmg-{optimizer}-{matching}-L{steps}", config))
-    return out
-
-
-def status(run_dir: Path, config: AtariConfig) -> str:
-    """``"complete"``, ``"partial (n/N rows)"``, ``"new"``; reads and writes nothing else.
-
-    Raises:
-      runs.RunDirError: if ``run_dir`` is a file, holds another config, or its files are
-        unreadable.
-    """
-    if not runs.check_config(run_dir, config):
-        return "new"
-    rows = len(runs.read_metrics(run_dir)) if (run_dir / runs.METRICS).exists() else 0
-    if rows >= config.num_rows:
-        return "complete"
-    return f"partial ({rows}/{config.num_rows} rows)"
+def grid(**kwargs) -> list[tuple[str, AtariConfig]]:
+    """``(run name, config)`` of every run of the sweep (`experiments.common.sweep.grid`)."""
+    return sweep.grid(make_config, game_field="env", **kwargs)
 
 
 def main(argv: Sequence[str]) -> list[str]:
@@ -132,29 +61,16 @@ def main(argv: Sequence[str]) -> list[str]:
     """
     CLI.parse(argv)
     root = Path(CLI.required(FLAGS["root"], "the folder of the sweep's run directories"))
-    overrides = overrides_from(FLAGS.set)
-    try:
-        steps = [int(s) for s in FLAGS.bootstrap_steps]
-    except ValueError:
-        raise cli.UsageError(
-            f"--bootstrap_steps takes integers, got {','.join(FLAGS.bootstrap_steps)}"
-        ) from None
     plan = grid(
         games=FLAGS.games,
         target_optimizers=FLAGS.target_optimizers,
         matchings=FLAGS.matchings,
-        bootstrap_steps=steps,
+        bootstrap_steps=sweep.bootstrap_steps_from(FLAGS.bootstrap_steps),
         preset=FLAGS.preset,
-        overrides=overrides,
+        overrides=overrides_from(FLAGS.set),
     )
-    if root.exists() and not root.is_dir():
-        raise runs.RunDirError(f"--root={root} is a file, not a folder of run directories")
-    states = [(name, config, status(root / name, config)) for name, config in plan]
-    todo = [(name, config) for name, config, state in states if state != "complete"]
-    print(f"{len(plan)} runs, {len(plan) - len(todo)} complete, {len(todo)} to run", flush=True)
-    if FLAGS.dry_run:
-        for name, _, state in states:
-            print(f"  {name:<36} {state}")
+    todo = sweep.plan(root, plan, dry_run=FLAGS.dry_run)
+    if not todo:
         return []
     from experiments.common import population
     from experiments.minatar import __main__ as atari

@@ -1,0 +1,75 @@
+"""The real-ALE figures and tables from run directories (written here, not trained)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from experiments.atari import plot, sweep
+from experiments.common import runs
+from experiments.envs import ale
+
+GAMES = ("ms_pacman", "breakout")
+# Final scores by configuration: STACX, then BMG L = 1, 2, 4 (RMSProp, KL&V), per game.
+FINAL = {"ms_pacman": (600.0, 700.0, 800.0, 900.0), "breakout": (10.0, 12.0, 11.0, 15.0)}
+
+
+def _write(root, name, config, final):
+    run = root / name
+    run.mkdir(parents=True)
+    (run / runs.CONFIG).write_text(json.dumps(dataclasses.asdict(config)))
+    frames = np.linspace(config.total_frames / 10, config.total_frames, 10).astype(int)
+    rows = [
+        {"frames": int(f), "episode_return": None if i == 0 else final * (i + 1) / 10}
+        for i, f in enumerate(frames)
+    ]
+    (run / runs.METRICS).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ale")
+    plan = sweep.grid(
+        seeds=(0, 1),
+        games=GAMES,
+        target_optimizers=["rmsprop"],
+        matchings=["kl_v"],
+        bootstrap_steps=[1, 2, 4],
+        preset="smoke",
+        overrides={},
+    )
+    assert len(plan) == 2 * 4 * 2
+    for i, (name, config) in enumerate(plan):
+        game, configuration = name.split("/")[0], i % 8 // 2
+        _write(root, name, config, FINAL[game][configuration] + config.seed)  # seeds differ by 1
+    return root
+
+
+def test_the_human_normalised_table_has_the_scores_of_every_cell(root):
+    from experiments.minatar import scores
+
+    table = plot.human_table(scores.load_runs(root))
+    assert table.count("\n") == 1 + 4  # header, rule, four configurations
+    # STACX on Ms. Pac-Man: seeds 600 and 601 -> 600.5 ± 0.5.
+    norm = ale.human_normalised("ms_pacman", 600.5)
+    assert f"600.5 ± 0.5 ({norm:.3f}), 2 seeds" in table
+    assert "BMG RMSProp KL&V L=4" in table
+
+
+def test_the_figures_are_written(root, tmp_path, capsys):
+    plot.main(["experiments.atari.plot", f"--root={root}", f"--out={tmp_path / 'fig'}"])
+    for name in ("fig.png", "fig.pdf", "fig_improvement.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    # Normalised by STACX, (bmg - random) / (stacx - random); BMG L=4's median over the games.
+    norm = [
+        (FINAL[g][3] + 0.5 - ale.RANDOM_HUMAN[g][0]) / (FINAL[g][0] + 0.5 - ale.RANDOM_HUMAN[g][0])
+        for g in GAMES
+    ]
+    assert (
+        f"| BMG RMSProp KL&V L=4 | 15.50 ± 0.50 | 900.50 ± 0.50 | {np.median(norm):.2f} |"
+        in printed
+    )

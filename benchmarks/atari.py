@@ -1,110 +1,137 @@
-r"""Throughput of the MinAtar STACX / BMG program: environment steps per second.
+r"""Throughput of the real-ALE pipeline: emulator, learner and the two together.
 
-    python benchmarks/atari.py                       # Breakout, default batch, 2 seeds
-    python benchmarks/atari.py --seeds=1 --chunks=3 --log_every=20000
+    python benchmarks/atari.py                         # Ms. Pac-Man, the quick preset's batch
+    python benchmarks/atari.py --game=breakout --torso=impala --seconds=60
 
-For each method it builds the training chunk exactly as `experiments.minatar.train` does (the
-whole population of seeds, sharded over the CPU cores), calls it once to compile, then times
-``--chunks`` calls and prints the median aggregate env-steps/s (steps of all seeds; one step
-is one MinAtar frame) and each method's cost per env step relative to STACX. Figures are
-printed, not asserted: run it on a quiet machine and compare ratios within one run.
+Prints, in one run:
+
+1. the raw `AtariVectorEnv` rate: ``--num_envs`` emulators stepped with uniformly random
+   actions, no learner (emulator frames/s; a frame is one of the ``frame_skip`` emulator
+   frames of an agent step);
+2. the learner alone: meta-steps/s of the jitted meta-step on one pre-collected segment fed
+   again and again (no emulator), and the frames/s that rate could consume;
+3. the full pipeline (actor thread + learner, `experiments.atari.pipeline.run`) for STACX and
+   for BMG (RMSProp, KL&V) with L = 1 and 4: frames/s, and the ratio to the raw rate.
+
+Each measurement runs for about ``--seconds`` after a warm-up (compilation is not timed).
+Figures are printed, not asserted: run it on a quiet machine and compare ratios within one
+run.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.common import population  # noqa: E402
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments.atari import pipeline  # noqa: E402
+from experiments.atari.config import make_config  # noqa: E402
+from experiments.envs import ale  # noqa: E402
 
 VARIANTS = (
     ("stacx", {}),
-    ("bmg", {"bootstrap_steps": 1, "target_optimizer": "sgd", "matching": "l2"}),
-    (
-        "bmg",
-        {
-            "bootstrap_steps": 1,
-            "target_optimizer": "rmsprop",
-            "matching": "kl_v",
-            "target_learning_rate": 1e-3,
-        },
-    ),
-    (
-        "bmg",
-        {
-            "bootstrap_steps": 4,
-            "target_optimizer": "rmsprop",
-            "matching": "kl_v",
-            "target_learning_rate": 1e-3,
-        },
-    ),
+    ("bmg", {"bootstrap_steps": 1}),
+    ("bmg", {"bootstrap_steps": 4}),
 )
+
+
+def raw_rate(config, seconds: float) -> float:
+    """Emulator frames/s of ``config``'s emulators with uniformly random actions."""
+    env, _ = ale.make(config.game, config.num_envs, config.settings)
+    rng = np.random.default_rng(0)
+    n = int(env.single_action_space.n)
+    try:
+        for _ in range(20):  # warm-up
+            env.step(rng.integers(n, size=config.num_envs))
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            env.step(rng.integers(n, size=config.num_envs))
+            steps += 1
+        return steps * config.num_envs * config.frame_skip / (time.perf_counter() - start)
+    finally:
+        env.close()
+
+
+def learner_rate(config, seconds: float) -> float:
+    """Meta-steps/s of the jitted meta-step on one pre-collected segment."""
+    pipe = pipeline.Pipeline(config)
+    try:
+        pipe.open()
+        state = pipe.fresh()
+        env, obs = pipe.envs[0]
+        rollouts, returns, finished = [], ale.EpisodeReturns(config.num_envs), []
+        for _ in range(config.rollouts_per_update):
+            obs, _, rollout = pipeline.actors.collect_rollout(
+                env,
+                obs,
+                pipe.policies[0],
+                state.learner.params,
+                0,
+                config.rollout_length,
+                returns,
+                finished,
+            )
+            rollouts.append(rollout)
+        segment = jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *rollouts))
+        step = pipe._meta_step  # noqa: SLF001 (the jitted meta-step itself)
+        out = step(state, segment)
+        jax.block_until_ready(out)
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            out = step(out[0], segment)
+            jax.block_until_ready(out)
+            count += 1
+        return count / (time.perf_counter() - start)
+    finally:
+        pipe.close()
+
+
+def pipeline_rate(config, meta_steps: int) -> float:
+    """Frames/s of the whole pipeline over ``meta_steps`` meta-steps after the first two (the
+    first ones compile)."""
+    stamps = []
+    pipeline.run(config, meta_steps + 2, on_step=lambda row: stamps.append(time.perf_counter()))
+    timed = stamps[2:]
+    return (len(timed) - 1) * config.frames_per_update / (timed[-1] - timed[0])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", default="breakout")
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--chunks", type=int, default=3, help="timed calls per method")
-    parser.add_argument("--log_every", type=int, default=25_600, help="frames per chunk")
+    parser.add_argument("--game", default="ms_pacman")
     parser.add_argument("--preset", default="quick", help="preset the settings start from")
+    parser.add_argument("--torso", default=None, help="impala or nature (default: the preset's)")
+    parser.add_argument("--num_envs", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=30.0, help="per measurement")
     args = parser.parse_args()
-    population.request_cpu_devices()
-
-    import jax
-
-    from experiments.minatar import train as atari_train
-    from experiments.minatar.config import make_config
-
+    given = {k: v for k, v in (("torso", args.torso), ("num_envs", args.num_envs)) if v}
+    base = make_config(preset=args.preset, method="stacx", game=args.game, **given)
     print(
-        f"{args.env}, {args.seeds} seed(s) on {jax.device_count()} device(s), "
-        f"{args.chunks} timed chunks of ~{args.log_every:,} frames per seed"
+        f"{args.game}: {base.num_envs} emulators, T={base.rollout_length}, "
+        f"frame_skip={base.frame_skip}, torso={base.torso}, {jax.device_count()} device(s)"
     )
+    raw = raw_rate(base, args.seconds)
+    print(f"raw AtariVectorEnv, random actions: {raw:,.0f} frames/s", flush=True)
     print(
-        f"{'method':<34} {'B':>3} {'T':>3} {'compile s':>9} {'env-steps/s':>12} {'cost/STACX':>10}"
+        f"{'method':<26} {'learner meta-steps/s':>20} {'(frames/s)':>11} "
+        f"{'pipeline frames/s':>17} {'/ raw':>6}"
     )
-    base = None
     for method, overrides in VARIANTS:
         config = make_config(
-            preset=args.preset,
-            method=method,
-            env=args.env,
-            seeds=args.seeds,
-            log_every=args.log_every,
-            **overrides,
+            preset=args.preset, method=method, game=args.game, **given, **overrides
         )
-        sharding = population.population_sharding(config.seeds)
-        start = time.perf_counter()
-        program, chunk = atari_train.compiled(config, sharding)
-        states = jax.device_put(atari_train.init_population(program, config), sharding)
-        states, metrics = chunk(states)
-        jax.block_until_ready(metrics)
-        compile_s = time.perf_counter() - start
-        times = []
-        for _ in range(args.chunks):
-            start = time.perf_counter()
-            states, metrics = chunk(states)
-            jax.block_until_ready(metrics)
-            times.append(time.perf_counter() - start)
-        frames = config.seeds * config.updates_per_row * config.frames_per_update
-        rate = frames / statistics.median(times)
-        base = base or rate
-        name = (
-            method
-            if method == "stacx"
-            else (
-                f"bmg {overrides['target_optimizer']} {overrides['matching']} "
-                f"L={overrides['bootstrap_steps']}"
-            )
-        )
+        learner = learner_rate(config, args.seconds)
+        # About --seconds if the pipeline ran at half the learner's own rate.
+        full = pipeline_rate(config, max(6, int(0.5 * args.seconds * learner)))
+        consumed = learner * config.frames_per_update
         print(
-            f"{name:<34} {config.num_envs:>3} {config.rollout_length:>3} {compile_s:>9.1f} "
-            f"{rate:>12,.0f} {base / rate:>10.2f}",
+            f"{config.describe():<26} {learner:>20.2f} {consumed:>11,.0f} "
+            f"{full:>17,.0f} {full / raw:>6.2f}",
             flush=True,
         )
 

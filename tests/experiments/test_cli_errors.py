@@ -149,6 +149,7 @@ ML = ("fewshot", "--task=sinusoid", "--preset=smoke")  # the fs_* runs' flags
 ML_RUN = (*ML, "--run_dir={run}")
 AL = ("atari", "--method=stacx", "--preset=smoke", "--quiet")  # real ALE, no run made
 AL_RUN = (*AL, "--run_dir={new}")
+ALS = ("atari.sweep", "--root={new}", "--target_optimizers=rmsprop", "--matchings=kl_v")
 SW = ("minatar.sweep", "--preset=smoke", "--dry_run", "--games=breakout", "--matchings=l2")
 SW_RUN = (*SW, "--root={run}")
 
@@ -296,6 +297,15 @@ CASES = [
     Case("al-zero-seeds", (*AL_RUN, "--seeds=0"), USAGE, "--seeds"),
     Case("al-no-run-dir", AL, USAGE, "--run_dir is required"),
     Case("al-run-dir-is-a-file", (*AL, "--run_dir={file}"), RUNTIME, "{file}"),
+    Case("al-sweep-bad-game", (*ALS, "--games=pacman"), USAGE, "unknown Atari game 'pacman'"),
+    Case("al-sweep-only-past-the-end", (*ALS, "--only=16"), USAGE, "the sweep has 16 runs"),
+    Case("al-sweep-set-decided", (*ALS, "--set=seed=3"), USAGE, "decided by the sweep"),
+    Case(
+        "al-sweep-root-is-a-file",
+        ("atari.sweep", "--root={file}", "--dry_run"),
+        RUNTIME,
+        "is a file",
+    ),
     # atari
     Case("at-rmsprop-decay", (*AT_RUN, "--rmsprop_decay=2"), USAGE, "rmsprop_decay must be in"),
     Case("at-lr-inf", (*AT_RUN, "--learning_rate=inf"), USAGE, "learning_rate must be finite"),

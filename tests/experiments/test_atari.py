@@ -153,8 +153,9 @@ FAMILIES = {
 
 
 # The STACX and BMG-SGD-L2-L1 runs are also made in the default run by
-# test_bmg_sgd_l2_l1_run_is_the_stacx_run; their full checks run with -m slow.
-_COVERED = ("stacx", "bmg-sgd-l2-L1")
+# test_bmg_sgd_l2_l1_run_is_the_stacx_run; their full checks run with -m slow, as does the
+# KL&V family (28 s; the KL family's run covers a BMG flag family in the default run).
+_COVERED = ("stacx", "bmg-sgd-l2-L1", "bmg-sgd-kl_v-L3")
 
 
 @pytest.mark.parametrize(
@@ -305,6 +306,7 @@ def test_rmsprop_target_rate_defaults_to_the_inner_rate_in_single_runs_too():
     assert make_config(preset="smoke", method="bmg").target_learning_rate == 0.1  # SGD
 
 
+@pytest.mark.slow  # 30 s; the core check is tests/bmg/test_warm_target.py
 def test_rmsprop_target_starts_from_the_learners_statistics_by_default():
     """K = L = 1: the target step is taken at z = x^(1), the state the learner continues from,
     so a warm target's second moments are decay·ν(z) + (1 - decay)·g² and an own (cold)

@@ -410,7 +410,7 @@ CASES = [
         "pl-two-colors-under-minatar-root",
         ("minatar.plot", "--root={run}", "--out={new}/fig"),
         RUNTIME,
-        "not a MinAtar run directory",
+        "not a STACX / BMG run directory",
         "tc_root",
     ),
     Case(

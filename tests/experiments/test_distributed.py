@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from experiments.common import checkpoints
 
@@ -57,6 +58,7 @@ def _rows(run_dir):
     return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
 
+@pytest.mark.slow  # two processes of JAX: 110 s; run with -m slow
 def test_two_processes_train_like_one_process_with_two_devices(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run(_command(one, "--num_devices=2"), cwd=ROOT, check=True, capture_output=True)

@@ -185,6 +185,7 @@ def test_a_setting_added_later_at_its_default_does_not_block_resuming(tmp_path):
         runs.check_config(tmp_path, dataclasses.replace(config, epsilon=0.5))
 
 
+@pytest.mark.slow  # 50 s; run with -m slow
 def test_chunk_compiles_once_and_seeds_do_not_depend_on_population_size():
     config = make_config(preset="smoke", method="bmg")
     sharding = population.population_sharding(config.seeds)

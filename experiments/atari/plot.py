@@ -27,6 +27,12 @@ CLI = cli.Cli("experiments.atari.plot", __doc__)
 _ROOT = CLI.string("root", None, "A folder searched recursively for ALE run directories.")
 _OUT = CLI.string("out", None, "Output path without extension (.png and .pdf).")
 _GAME = CLI.enum("game", "ms_pacman", ale.GAMES, "The game of the return-against-L panel.")
+_FINAL = CLI.real(
+    "final_fraction",
+    0.1,
+    "The final score's window, a fraction of each run's frames (the paper's: the last 5%; "
+    "short runs need more to hold finished games).",
+)
 
 RANDOM_SCORES = {game: random for game, (random, _) in ale.RANDOM_HUMAN.items()}
 """The random-policy score of each game (the zero of every normalised score)."""
@@ -67,11 +73,17 @@ def main(argv: list[str]) -> None:
     CLI.parse(argv)
     root = CLI.required(_ROOT, "the folder of ALE run directories")
     out = cli.check_output(CLI.required(_OUT, "the figures' path without extension"))
+    final = _FINAL.value
+    if not 0 < final <= 1:
+        raise cli.UsageError(f"--final_fraction must be in (0, 1], got {_FINAL.value}")
     text = minatar_plot.write_figures(
-        root, out, game_for_L=_GAME.value, random_scores=RANDOM_SCORES
+        root, out, game_for_L=_GAME.value, random_scores=RANDOM_SCORES, final_fraction=final
     )
-    print("Final episode return (mean ± std over seeds; human-normalised):\n")
-    print(human_table(scores.load_runs(root)))
+    print(
+        f"Final episode return (the last {final:.0%} of frames; mean ± std over seeds; "
+        "human-normalised):\n"
+    )
+    print(human_table(scores.load_runs(root, final_fraction=final)))
     print("\nNormalised by STACX (0: random, 1: STACX):\n")
     print(text)
 

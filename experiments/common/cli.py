@@ -108,6 +108,9 @@ class Cli:
     def integer(self, name, default, help, *, lower_bound=None) -> flags.FlagHolder:
         return flags.DEFINE_integer(name, default, help, lower_bound=lower_bound, **self._in)
 
+    def real(self, name: str, default: float | None, help: str) -> flags.FlagHolder:
+        return flags.DEFINE_float(name, default, help, **self._in)
+
     def boolean(self, name: str, default: bool | None, help: str) -> flags.FlagHolder:
         return flags.DEFINE_bool(name, default, help, **self._in)
 

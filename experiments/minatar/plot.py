@@ -231,12 +231,18 @@ def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5, random_scores
 
 
 def write_figures(
-    root_or_dirs, out: str | os.PathLike, *, game_for_L: str, random_scores=None
+    root_or_dirs,
+    out: str | os.PathLike,
+    *,
+    game_for_L: str,
+    random_scores=None,
+    final_fraction: float = 0.1,
 ) -> str:
     """Writes ``out.png/.pdf`` (ablation) and ``out_improvement.png/.pdf``; returns the table.
 
-    ``random_scores``: ``{game: random-policy score}`` (default `minatar.RANDOM_SCORES`)."""
-    loaded = load_runs(root_or_dirs)
+    ``random_scores``: ``{game: random-policy score}`` (default `minatar.RANDOM_SCORES`);
+    ``final_fraction``: the final-score window (`load_runs`)."""
+    loaded = load_runs(root_or_dirs, final_fraction=final_fraction)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rs = dict(random_scores=random_scores)

@@ -73,3 +73,13 @@ def test_the_figures_are_written(root, tmp_path, capsys):
         f"| BMG RMSProp KL&V L=4 | 15.50 ± 0.50 | 900.50 ± 0.50 | {np.median(norm):.2f} |"
         in printed
     )
+
+
+def test_a_wider_final_window_averages_more_rows(root, tmp_path, capsys):
+    # Rows at 10%, ..., 100% of the frames return 0.1, ..., 1.0 x the final score: the last
+    # half of the frames is rows 6-10, whose mean is 0.8 x it.
+    args = [f"--root={root}", f"--out={tmp_path / 'fig'}", "--final_fraction=0.5"]
+    plot.main(["experiments.atari.plot", *args])
+    printed = capsys.readouterr().out
+    assert "the last 50% of frames" in printed
+    assert f"{0.8 * 600.5:,.1f} ± {0.8 * 0.5:,.1f}" in printed

@@ -1,26 +1,29 @@
 r"""The paper's Atari ablation figure (section 5.2) for the real ALE, from run directories.
 
 Reads every seed's run directory under ``--root`` (as ``python -m experiments.atari.sweep``
-lays them out) and draws the MinAtar experiment's figures from them
-(`experiments.minatar.plot`; definitions in `experiments.minatar.scores`), with the ALE's
-random-policy scores as the zero of the normalised score and STACX as its unit:
+lays them out; final scores as defined in `experiments.minatar.scores`, over the last
+``--final_fraction`` of each run's frames) and draws the three panels in the paper's unit:
 
   python -m experiments.atari.plot --root=runs/ale --out=docs/ale_small --game=ms_pacman
 
-writes ``ale_small.png``/``.pdf`` — (left) normalised score by target optimizer, matching and
-L; (centre) ``--game``'s final episode return against L; (right) every BMG seed's final
-return standardised per game, by factor — and ``ale_small_improvement.png``/``.pdf`` (BMG over
-STACX per game, training curves), and prints the final scores with their human-normalised
-values (0: random, 1: the human tester; the paper's unit).
+writes ``ale_small.png``/``.pdf`` — (left) the human-normalised score (0: random, 1: the
+human tester) of each BMG configuration, median over games, STACX's dashed; (centre)
+``--game``'s final episode return against L; (right) every BMG seed's final return
+standardised per game, by target optimizer, matching and L — and prints the final scores with
+their human-normalised values. (MinAtar has no human scores, so its figures take STACX as
+the unit; on the ALE a STACX that scores no better than random would make that unit
+meaningless.)
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from experiments.common import cli
 from experiments.envs import ale
-from experiments.minatar import plot as minatar_plot
+from experiments.minatar import plot as minatar_plot  # its panels' drawing helpers
 from experiments.minatar import scores
 
 CLI = cli.Cli("experiments.atari.plot", __doc__)
@@ -61,6 +64,62 @@ def human_table(runs_) -> str:
     return "\n".join(lines)
 
 
+def human_normalised(runs_) -> dict:
+    """``{configuration: {game: seed-mean final score, human-normalised}}``."""
+    out = {}
+    for (game, key), final in scores.pooled(runs_).items():
+        mean = scores.quiet(np.nanmean, final)
+        out.setdefault(key, {})[game] = ale.human_normalised(game, mean)
+    return out
+
+
+def _human_bars(ax, norm):
+    """Left panel: per BMG configuration the median over games of the human-normalised
+    score (dots: games), and STACX's median (dashed)."""
+    bmg = sorted((k for k in norm if k != scores.STACX), key=scores.sort_key)
+    for i, key in enumerate(bmg):
+        values = np.array(list(norm[key].values()))
+        color = minatar_plot.COLORS.get(key[0])
+        ax.bar(i, scores.quiet(np.nanmedian, values), 0.7, color=color)
+        ax.scatter(np.full(values.size, i), values, s=12, color="k", zorder=3)
+    if scores.STACX in norm:
+        stacx = scores.quiet(np.nanmedian, list(norm[scores.STACX].values()))
+        ax.axhline(stacx, color="k", ls="--", lw=1, label="STACX")
+        ax.legend(fontsize=8)
+    names = [
+        f"{scores.OPTIMIZERS.get(o, o)}\n{scores.MATCHINGS.get(m, m)}\nL={n}" for o, m, n in bmg
+    ]
+    ax.set_xticks(range(len(bmg)), names)
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.set_ylabel("human-normalised score (0 random, 1 human)")
+    ax.set_title("Median over games (dots: games)")
+
+
+def ablation_figure(runs_, *, game_for_L: str):
+    """The three panels: (left) human-normalised score by configuration, (centre) final
+    return against L on ``game_for_L``, (right) every BMG seed's final return standardised per
+    game, by target optimizer, matching and L."""
+    fig, axes = minatar_plot._pyplot().subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
+    _human_bars(axes[0], human_normalised(runs_))
+    minatar_plot._against_L(axes[1], scores.pooled(runs_), game_for_L)
+    minatar_plot._boxes(axes[2], scores.standardised_groups(runs_))
+    return fig
+
+
+def write_figures(root, out, *, game_for_L: str, final_fraction: float) -> str:
+    """Writes ``out.png``/``.pdf`` and returns the table."""
+    loaded = scores.load_runs(root, final_fraction=final_fraction)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig = ablation_figure(loaded, game_for_L=game_for_L)
+    written = []
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out.with_name(out.name + suffix), dpi=150, bbox_inches="tight")
+        written.append(str(out.with_name(out.name + suffix)))
+    minatar_plot._pyplot().close(fig)
+    return human_table(loaded) + "\n\nwrote " + ", ".join(written)
+
+
 def main(argv: list[str]) -> None:
     """Parses ``argv`` (program name first), reads the runs, writes the figures and prints
     the tables.
@@ -76,16 +135,11 @@ def main(argv: list[str]) -> None:
     final = _FINAL.value
     if not 0 < final <= 1:
         raise cli.UsageError(f"--final_fraction must be in (0, 1], got {_FINAL.value}")
-    text = minatar_plot.write_figures(
-        root, out, game_for_L=_GAME.value, random_scores=RANDOM_SCORES, final_fraction=final
-    )
     print(
         f"Final episode return (the last {final:.0%} of frames; mean ± std over seeds; "
         "human-normalised):\n"
     )
-    print(human_table(scores.load_runs(root, final_fraction=final)))
-    print("\nNormalised by STACX (0: random, 1: STACX):\n")
-    print(text)
+    print(write_figures(root, out, game_for_L=_GAME.value, final_fraction=final))
 
 
 if __name__ == "__main__":

@@ -54,12 +54,8 @@ def grid(*, seeds: Sequence[int], **kwargs) -> list[tuple[str, AleConfig]]:
     out = []
     for name, config in sweep.grid(make_config, game_field="game", **kwargs):
         for seed in seeds:
-            out.append((f"{name}/seed_{seed}", _with_seed(config, seed)))
+            out.append((f"{name}/seed_{seed}", dataclasses.replace(config, seed=seed)))
     return out
-
-
-def _with_seed(config: AleConfig, seed: int) -> AleConfig:
-    return dataclasses.replace(config, seed=seed)
 
 
 def main(argv: Sequence[str]) -> list[str]:

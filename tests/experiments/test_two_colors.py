@@ -43,6 +43,13 @@ def test_full_size_presets_clip_each_method_at_its_largest_norm_without_a_collap
     assert make_config(preset=preset, method="mg", max_grad_norm=0.0).max_grad_norm == 0.0
 
 
+@pytest.mark.parametrize("preset", ["paper", "lifetime", "quick"])
+def test_full_size_presets_give_each_q_learner_its_best_pilot_rollout_length(preset):
+    lengths = {m: make_config(preset=preset, method=m).rollout_length for m in ("q", "q_bmg")}
+    assert lengths == {"q": 4, "q_bmg": 16}
+    assert make_config(preset=preset, method="q", rollout_length=16).rollout_length == 16
+
+
 @pytest.mark.parametrize(
     ("method", "overrides", "message"),
     [

@@ -79,7 +79,7 @@ def learner_rate(config, seconds: float) -> float:
             )
             rollouts.append(rollout)
         segment = jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *rollouts))
-        step = pipe._meta_step  # noqa: SLF001 (the jitted meta-step itself)
+        step = pipe.learn
         out = step(state, segment)
         jax.block_until_ready(out)
         count, start = 0, time.perf_counter()

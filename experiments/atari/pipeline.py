@@ -215,6 +215,16 @@ class Pipeline:
         new = TrainState(learner, out.meta_params, out.meta_opt_state)
         return new, out.meta_loss, hypers, finite
 
+    def learn(self, state: TrainState, rollouts):
+        """The jitted meta-step on given rollouts (stacked ``[rollouts_per_update, ...]``, as
+        the actors deliver them), without the queue, publishing or checks: what
+        `meta_step` runs, for callers that bring their own data (the benchmark).
+
+        Returns:
+          ``(state, meta_loss, hyperparameters, finite)``, ``finite`` a boolean array.
+        """
+        return self._meta_step(state, jax.device_put(rollouts))
+
     def meta_step(
         self, state: TrainState, *, check: bool = True
     ) -> tuple[TrainState, dict[str, Any]]:
@@ -231,7 +241,7 @@ class Pipeline:
             caller's guard (`runs.train_rows`). Non-finite parameters are never published.
         """
         segment = self._queue.get()
-        new, meta_loss, hypers, finite = self._meta_step(state, jax.device_put(segment.rollouts))
+        new, meta_loss, hypers, finite = self.learn(state, segment.rollouts)
         lag = self._version - segment.version
         if bool(finite):
             self._version = self._slot.publish(new.learner.params)

@@ -9,39 +9,31 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-def test_minatar_benchmark_runs_at_smoke_size():
+def _run_script(name, *flags):
+    """Runs ``benchmarks/<name>`` with ``flags``; returns its stdout's per-method lines."""
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "minatar.py"),
-            "--preset=smoke",
-            "--chunks=1",
-            "--log_every=160",
-            "--seeds=2",
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / name), *flags],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    lines = [line for line in result.stdout.splitlines() if line.startswith(("stacx", "bmg"))]
+    return [line for line in result.stdout.splitlines() if line.startswith(("stacx", "bmg"))]
+
+
+@pytest.mark.slow
+def test_minatar_benchmark_runs_at_smoke_size():
+    lines = _run_script(
+        "minatar.py", "--preset=smoke", "--chunks=1", "--log_every=160", "--seeds=2"
+    )
     assert len(lines) == 4
     assert float(lines[0].split()[-1]) == 1.0  # STACX's cost relative to itself
 
 
 @pytest.mark.slow
 def test_ale_benchmark_runs_at_smoke_size():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "atari.py"), "--preset=smoke", "--seconds=1"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    lines = [line for line in result.stdout.splitlines() if line.startswith(("stacx", "bmg"))]
+    lines = _run_script("atari.py", "--preset=smoke", "--seconds=1")
     assert [line.split()[0] for line in lines] == ["stacx", "bmg", "bmg"]
     for line in lines:  # learner meta-steps/s, its frames/s, pipeline frames/s, ratio to raw
         rates = [float(x.replace(",", "")) for x in line.split()[-4:]]

@@ -20,8 +20,15 @@ reports:
   live intermediate buffers (grows with K); ``total`` adds arguments and outputs minus
   aliased bytes. Static compiler figures for this backend, not a process measurement.
 
+``--horizons H ...`` answers the question MAML users ask most: what does a long horizon cost?
+For each H it compares second-order MAML backpropagating through all H support steps with BMG
+whose target lies as far ahead (K = 1, L = H: K + L − 1 = H support steps, then a query step),
+each with and without ``remat`` (each of the K backpropagated steps recomputed in the backward
+pass), and prints memory and time relative to plain MAML at that H.
+
 Usage: ``python benchmarks/maml.py [--ks 1 5 10] [--repeats 10] [--bootstrap_steps 3]``;
-``--quick_presets`` times the quick presets' own settings instead (docs/maml.md).
+``--quick_presets`` times the quick presets' own settings instead (docs/maml.md);
+``--horizons 5 10 20`` runs the horizon comparison.
 """
 
 from __future__ import annotations
@@ -78,11 +85,55 @@ def _row(label, config, r):
         f"/{config.bootstrap_steps}" if config.method == "bmg" else ""
     )
     print(
-        f"{label:<16} {config.method:<6} {steps:>5} {r['compile_s']:>9.2f} "
+        f"{label:<16} {_method(config):<12} {steps:>5} {r['compile_s']:>9.2f} "
         f"{1e3 * r['step_s']:>9.2f} {1 / r['step_s']:>8.1f} "
         f"{_mib(r['temp']):>9} {_mib(r['total']):>9}",
         flush=True,
     )
+
+
+def _method(config) -> str:
+    return config.method + ("+remat" if config.remat else "")
+
+
+def horizons(tasks, values, repeats):
+    """MAML through H steps against BMG with its target H support steps ahead (K=1, L=H),
+    with and without remat; memory and time relative to plain MAML at the same H."""
+    header = (
+        f"{'task':<16} {'H':>3} {'method':<12} {'K/L':>5} {'step ms':>9} {'temp MiB':>9} "
+        f"{'total MiB':>9} {'time/MAML':>9} {'temp/MAML':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for task_name in tasks:
+        base = config_lib.preset("quick", task_name)
+        task = train.build_task(base)
+        label = "sinusoid 5-shot" if task_name == "sinusoid" else "digits 5w1s"
+        for h in values:
+            settings = [
+                dict(method="maml", num_inner_steps=h),
+                dict(method="maml", num_inner_steps=h, remat=True),
+                dict(method="bmg", num_inner_steps=1, bootstrap_steps=h),
+                dict(method="bmg", num_inner_steps=1, bootstrap_steps=h, remat=True),
+            ]
+            reference = None
+            for setting in settings:
+                config = config_lib.preset("quick", task_name, **setting)
+                r = measure(config, task, repeats)
+                reference = reference or r
+                steps = f"{config.num_inner_steps}" + (
+                    f"/{config.bootstrap_steps}" if config.method == "bmg" else ""
+                )
+                temp_ratio = (
+                    "n/a" if r["temp"] is None or not reference["temp"]
+                    else f"{r['temp'] / reference['temp']:.2f}"
+                )  # fmt: skip
+                print(
+                    f"{label:<16} {h:>3} {_method(config):<12} {steps:>5} "
+                    f"{1e3 * r['step_s']:>9.2f} {_mib(r['temp']):>9} {_mib(r['total']):>9} "
+                    f"{r['step_s'] / reference['step_s']:>9.2f} {temp_ratio:>9}",
+                    flush=True,
+                )
 
 
 def main(argv=None):
@@ -100,12 +151,24 @@ def main(argv=None):
         help="instead of the K sweep, time the quick presets' own MAML and BMG settings "
         "(sinusoid 5-shot, digits 5-way 1- and 5-shot), as used in docs/maml.md",
     )
+    parser.add_argument(
+        "--horizons",
+        type=int,
+        nargs="+",
+        help="instead of the K sweep, compare MAML through H steps with BMG whose target is H "
+        "support steps ahead (K=1, L=H), with and without remat",
+    )
     args = parser.parse_args(argv)
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+    if args.horizons:
+        if min(args.horizons) < 1:
+            parser.error(f"--horizons must be >= 1, got {args.horizons}")
+        horizons(args.tasks, args.horizons, args.repeats)
+        return
     if not args.quick_presets:
         print(f"BMG: L={args.bootstrap_steps}, SGD target step; first_order={args.first_order}")
     header = (
-        f"{'task':<16} {'method':<6} {'K/L':>5} {'compile s':>9} {'step ms':>9} {'steps/s':>8}"
+        f"{'task':<16} {'method':<12} {'K/L':>5} {'compile s':>9} {'step ms':>9} {'steps/s':>8}"
         f" {'temp MiB':>9} {'total MiB':>9}"
     )
     print(header)

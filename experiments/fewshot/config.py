@@ -50,6 +50,8 @@ class Config:
       target_optimizer: the target step's optimizer: ``sgd``, ``rmsprop`` or ``adam``; a
         stateful one keeps one state slot per task of the meta-batch across meta-steps.
       first_order: stop gradients through the inner gradients.
+      remat: rematerialise each of the K inner steps in the backward pass (``jax.checkpoint``):
+        memory for time, the same numbers.
       learn_inner_lr: meta-learn per-parameter inner rates (Meta-SGD).
       inner_lr: the inner SGD learning rate.
       meta_lr: Adam's learning rate on the meta-parameters.
@@ -81,6 +83,7 @@ class Config:
     target_lr: float = 0.4
     target_optimizer: str = "sgd"
     first_order: bool = False
+    remat: bool = False
     learn_inner_lr: bool = False
     inner_lr: float = 0.4
     meta_lr: float = 1e-3

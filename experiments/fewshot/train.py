@@ -120,6 +120,7 @@ def build_meta_optimizer(config: Config, task: Task):
         target_lr=config.target_lr,
         target_optimizer=config.target_optimizer,
         meta_optimizer=optax.adam(config.meta_lr),
+        remat=config.remat,
     )
     return learner, meta_opt
 

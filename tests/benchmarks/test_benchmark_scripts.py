@@ -38,3 +38,18 @@ def test_ale_benchmark_runs_at_smoke_size():
     for line in lines:  # learner meta-steps/s, its frames/s, pipeline frames/s, ratio to raw
         rates = [float(x.replace(",", "")) for x in line.split()[-4:]]
         assert all(rate > 0 for rate in rates), line
+
+
+@pytest.mark.slow
+def test_maml_horizon_benchmark_runs_and_remat_saves_memory():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "maml.py"), "--horizons", "3",
+         "--tasks", "sinusoid", "--repeats", "1"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("sinusoid")]
+    assert [row[3] for row in rows] == ["maml", "maml+remat", "bmg", "bmg+remat"]
+    temp = {row[3]: float(row[6]) for row in rows}
+    assert float(rows[0][-2]) == 1.0  # plain MAML relative to itself
+    assert temp["maml+remat"] < temp["maml"]  # remat trades memory for time

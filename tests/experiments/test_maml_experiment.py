@@ -125,6 +125,22 @@ def test_stateful_target_optimizer_runs_and_resumes(tmp_path):
     assert any(leaf.ndim >= 1 and leaf.shape[0] == config.meta_batch_size for leaf in leaves)
 
 
+def test_remat_changes_memory_not_the_numbers(tmp_path):
+    """``--remat`` recomputes the K inner steps in the backward pass: the same meta-losses
+    (up to rounding), and the flag is stored with the run."""
+    rows = {}
+    for remat in (False, True):
+        config = config_lib.preset(
+            "smoke", "sinusoid", method="maml", num_inner_steps=3, remat=remat
+        )
+        run_dir = str(tmp_path / f"remat_{remat}")
+        train.run(config, run_dir)
+        rows[remat] = [r["meta_loss"] for r in read_metrics(run_dir, "train")]
+        with open(os.path.join(run_dir, "config.json")) as f:
+            assert json.load(f)["remat"] is remat
+    np.testing.assert_allclose(rows[True], rows[False], rtol=1e-5)
+
+
 def _main(*args):
     return maml.main(["maml", *args])
 

@@ -44,10 +44,12 @@ def test_full_size_presets_clip_each_method_at_its_largest_norm_without_a_collap
 
 
 @pytest.mark.parametrize("preset", ["paper", "lifetime", "quick"])
-def test_full_size_presets_give_each_q_learner_its_best_pilot_rollout_length(preset):
-    lengths = {m: make_config(preset=preset, method=m).rollout_length for m in ("q", "q_bmg")}
-    assert lengths == {"q": 4, "q_bmg": 16}
+def test_full_size_presets_give_each_q_learner_its_best_pilot_settings(preset):
+    configs = {m: make_config(preset=preset, method=m) for m in ("q", "q_bmg")}
+    got = {m: (c.rollout_length, c.discount, c.epsilon) for m, c in configs.items()}
+    assert got == {"q": (4, 0.9, 0.4), "q_bmg": (4, 0.9, 0.3)}
     assert make_config(preset=preset, method="q", rollout_length=16).rollout_length == 16
+    assert make_config(preset=preset, method="a2c").discount == 0.99  # the paper's, unchanged
 
 
 @pytest.mark.parametrize(

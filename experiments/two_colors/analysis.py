@@ -167,6 +167,29 @@ class Run:
         return list(range(first, end - period + 1, period))
 
 
+def folded(run: Run, values: np.ndarray, *, width: int, skip: int = 1):
+    """``values[rows, seeds]`` folded over the swap cycle: the mean over swap periods of the
+    rows that start ``o`` steps after a swap, in bins of ``width`` steps, leaving out the first
+    ``skip`` periods (the first is learnt from scratch, not re-learnt after a swap) and the
+    rows that straddle a swap.
+
+    Returns ``(offsets[bins], folded[bins, seeds])``, offsets at the bins' centres; a bin no
+    row starts in is NaN.
+    """
+    period = run.swap_period
+    bins = -(-period // width)
+    period_of = run.starts // period
+    # Rows that straddle a swap (a row need not divide the period) belong to neither side.
+    keep = (period_of >= skip) & ((run.steps - 1) // period == period_of)
+    index = (run.starts % period) // width
+    out = np.full((bins, values.shape[1]), np.nan)
+    for b in range(bins):
+        rows = keep & (index == b)
+        if rows.any():
+            out[b] = values[rows].mean(axis=0)
+    return (np.arange(bins) + 0.5) * width, out
+
+
 def late_reward(run: Run, *, window: int = 400_000) -> np.ndarray:
     """Per-seed reward per step over the last ``window`` steps."""
     end = int(run.steps[-1])

@@ -1,9 +1,11 @@
 r"""The paper's two-colors figure (section 5.1), drawn from run directories only.
 
-Three panels, each the mean over seeds with a 95% bootstrap confidence band: the total return
+Four panels, each the mean over seeds with a 95% bootstrap confidence band: the total return
 (cumulative reward) of each method over the lifetime; the reward per step over the last four
-swap periods (400k steps, swaps dotted); the meta-learned entropy weight ε of MG and BMG over
-the same window. The table (`experiments.two_colors.analysis.table`) puts total return,
+swap periods (400k steps, swaps dotted); the meta-learned or scheduled ε (the actor-critics'
+entropy weight, the Q-learners' exploration rate) over the same window; and ε folded over the
+swap cycle (`analysis.folded`: its mean at each offset from a swap, over every swap but the
+first). The table (`experiments.two_colors.analysis.table`) puts total return,
 late reward per step and recovery time after a swap beside the public replication's figures.
 
   python -m experiments.two_colors.plot --run_dirs=runs/tc/a2c,runs/tc/mg,runs/tc/bmg \
@@ -81,15 +83,15 @@ def _band(ax, x, y, color, label, *, samples: int = 1000):
 
 
 def figure(runs_: list[Run], *, window: int = 400_000):
-    """The three-panel figure; returns the matplotlib ``Figure``."""
+    """The four-panel figure; returns the matplotlib ``Figure``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), constrained_layout=True)
-    total, late, eps = axes
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.2), constrained_layout=True)
+    total, late, eps, fold = axes
     millions = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
     thousands = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k")
     seeds = "/".join(sorted({str(run.total_return.shape[1]) for run in runs_}))
@@ -134,6 +136,17 @@ def figure(runs_: list[Run], *, window: int = 400_000):
         ax.set_xlabel(f"steps after {windows} (dotted: swaps)")
     late.set_ylabel("reward per step")
     eps.set_ylabel("ε")
+    for run in runs_:
+        if not _epsilon_moves(run):
+            continue
+        offsets, values = two_colors_analysis.folded(
+            run, run.entropy_weight, width=int(run.config["log_every"])
+        )
+        _band(fold, offsets, values, colors[run.label], run.label)
+    fold.xaxis.set_major_formatter(thousands)
+    fold.set_xlabel("steps since the last swap")
+    fold.set_ylabel("ε")
+    fold.set_title("ε after a swap, folded over all swaps but the first")
     return fig
 
 

@@ -59,6 +59,25 @@ def test_recovery_time_late_reward_and_epsilon_around_swaps(tmp_path):
     np.testing.assert_allclose(after, [0.5, 0.5])
 
 
+def test_folded_averages_the_swap_periods_after_the_first(tmp_path):
+    # ε is 0.5 in the first row after each swap and 0.1 elsewhere, but 0.9 throughout
+    # the first period, which folding leaves out; seed 1 is seed 0 plus 1.
+    eps = np.where(np.arange(40) % 10 < 1, 0.5, 0.1)
+    eps[:10] = 0.9
+    run = _run(tmp_path, np.zeros((40, 2)), np.stack([eps, eps + 1], axis=1))
+    offsets, values = analysis.folded(run, run.entropy_weight, width=20)
+    np.testing.assert_allclose(offsets, [10, 30, 50, 70, 90])
+    np.testing.assert_allclose(values[:, 0], [0.3, 0.1, 0.1, 0.1, 0.1])
+    np.testing.assert_allclose(values[:, 1], values[:, 0] + 1)
+    _, with_first = analysis.folded(run, run.entropy_weight, width=20, skip=0)
+    assert with_first[0, 0] > values[0, 0]
+    # Rows of 15 steps: the one from 195 to 210 straddles the swap at 200 and is left out.
+    run.steps = np.arange(1, 41) * 15
+    run.entropy_weight = np.where(run.starts == 195, 9.0, 0.0)[:, None] * np.ones((1, 2))
+    _, values = analysis.folded(run, run.entropy_weight, width=20)
+    assert np.nanmax(values) == 0.0
+
+
 def test_a_seed_without_a_positive_plateau_never_counts_as_recovered(tmp_path):
     reward = np.full((40, 1), -0.04)
     run = _run(tmp_path, reward, np.full((40, 1), 0.1))

@@ -259,6 +259,22 @@ class MultiHeadNets(NamedTuple):
     num_heads: int
 
 
+def _heads(x: jax.Array, batch_shape, num_heads: int, num_actions: int):
+    """``num_heads`` linear policy-and-value heads on torso features ``x[N, F]``: one layer
+    named ``heads``, split into logits ``[*batch_shape, heads, A]`` and values
+    ``[*batch_shape, heads]``."""
+    out = hk.Linear(num_heads * (num_actions + 1), name="heads")(x)
+    out = out.reshape(*batch_shape, num_heads, num_actions + 1)
+    return out[..., :num_actions], out[..., num_actions]
+
+
+def _multihead(forward, num_actions: int, num_heads: int) -> MultiHeadNets:
+    net = hk.without_apply_rng(hk.transform(forward))
+    return MultiHeadNets(
+        init=net.init, apply=net.apply, num_actions=num_actions, num_heads=num_heads
+    )
+
+
 def minatar_multihead(
     *, num_actions: int, num_heads: int = 3, channels: int = 16, hidden_size: int = 128
 ) -> MultiHeadNets:
@@ -270,14 +286,9 @@ def minatar_multihead(
         x = obs.reshape(-1, *obs.shape[-3:])
         x = jax.nn.relu(_conv3x3(x, channels, name="conv", padding="VALID"))
         x = jax.nn.relu(hk.Linear(hidden_size, name="hidden")(x.reshape(x.shape[0], -1)))
-        out = hk.Linear(num_heads * (num_actions + 1), name="heads")(x)
-        out = out.reshape(*batch_shape, num_heads, num_actions + 1)
-        return out[..., :num_actions], out[..., num_actions]
+        return _heads(x, batch_shape, num_heads, num_actions)
 
-    net = hk.without_apply_rng(hk.transform(forward))
-    return MultiHeadNets(
-        init=net.init, apply=net.apply, num_actions=num_actions, num_heads=num_heads
-    )
+    return _multihead(forward, num_actions, num_heads)
 
 
 ATARI_TORSOS = ("impala", "nature")
@@ -321,11 +332,6 @@ def atari_multihead(
         batch_shape = obs.shape[:-3]
         x = obs.reshape(-1, *obs.shape[-3:]).astype(jnp.float32) / 255.0
         x = body(jnp.transpose(x, (0, 2, 3, 1)))
-        out = hk.Linear(num_heads * (num_actions + 1), name="heads")(x)
-        out = out.reshape(*batch_shape, num_heads, num_actions + 1)
-        return out[..., :num_actions], out[..., num_actions]
+        return _heads(x, batch_shape, num_heads, num_actions)
 
-    net = hk.without_apply_rng(hk.transform(forward))
-    return MultiHeadNets(
-        init=net.init, apply=net.apply, num_actions=num_actions, num_heads=num_heads
-    )
+    return _multihead(forward, num_actions, num_heads)

@@ -73,6 +73,10 @@ def main(argv: Sequence[str]) -> dict[int, list[dict]]:
     CLI.parse(argv)
     run_dir = CLI.required(FLAGS["run_dir"], "where the seeds' run directories go")
     config = config_from_flags()
+    if config.learner_devices > 1:  # CPU runs: one device per share (no effect on GPUs)
+        from experiments.common import population
+
+        population.request_cpu_devices(config.learner_devices)
     seeds = range(config.seed, config.seed + FLAGS.seeds)
     configs = [dataclasses.replace(config, seed=s) for s in seeds]
     results = {}

@@ -45,6 +45,10 @@ class AleConfig(StacxSettings):
       size: side of the grayscale observation after resizing.
       log_every: frames between two metric rows (at least one meta-step a row).
       checkpoint_every: metric rows between two checkpoints.
+      learner_devices: local devices the meta-step is split over (data parallel: each takes
+        num_envs / learner_devices of every rollout's environments, the parameters are
+        replicated and XLA averages the gradients across devices); num_envs must be a
+        multiple of it. A CPU run asks for that many CPU devices itself.
     """
 
     game: str = "ms_pacman"
@@ -66,13 +70,25 @@ class AleConfig(StacxSettings):
     size: int = 84
     log_every: int = 20_000
     checkpoint_every: int = 5
+    learner_devices: int = 1
 
     def __post_init__(self):
         fail = self.check(
             "invalid ALE config: ",
             {"game": ale.GAMES, "torso": TORSOS},
-            counts=("total_frames", "num_actors", "log_every", "checkpoint_every"),
+            counts=(
+                "total_frames",
+                "num_actors",
+                "log_every",
+                "checkpoint_every",
+                "learner_devices",
+            ),
         )
+        if self.num_envs % self.learner_devices:
+            fail(
+                f"num_envs ({self.num_envs}) must be a multiple of learner_devices "
+                f"({self.learner_devices}): each device takes an equal share of the batch"
+            )
         try:
             _ = self.settings
         except ValueError as e:

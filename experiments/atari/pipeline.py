@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import bmg
 from agents import rollout_feed, stacx
@@ -90,10 +91,37 @@ class Pipeline:
         self.learner = stacx.make_learner(self.nets, None, self.agent_config)
         self.meta_opt = config.meta_optimizer(self.learner)
         self._meta_step = jax.jit(self._meta_step_fn)
+        self._shard_learner(config.learner_devices)
         self.envs: list = []
         self._threads: list[threading.Thread] = []
         self.first_returns: list[float] = []  # games that ended in `fresh`'s first rollout
         self._steps0 = 0
+
+    def _shard_learner(self, count: int) -> None:
+        """Data parallelism over ``count`` local devices: the rollouts' environment axis is
+        split over a one-axis mesh and the state replicated on it, so the jitted meta-step
+        runs each device's share of the batch and XLA inserts the all-reduce that averages
+        the gradients (what ``pmean`` does in a ``pmap``, here from the shardings alone).
+        The actors receive parameters on one device."""
+        devices = jax.local_devices()
+        if count > len(devices):
+            raise ConfigError(
+                f"learner_devices={count}, but this process has {len(devices)} local device(s)"
+            )
+        self._actor_device = devices[0]
+        if count == 1:
+            self._state_sharding = self._batch_sharding = None
+            return
+        mesh = Mesh(np.array(devices[:count]), ("batch",))
+        self._state_sharding = NamedSharding(mesh, PartitionSpec())
+        # Segments are [rollouts, T(+1), B, ...]: the environments are axis 2.
+        self._batch_sharding = NamedSharding(mesh, PartitionSpec(None, None, "batch"))
+
+    def _place(self, state: TrainState, rollouts):
+        if self._batch_sharding is None:
+            return state, jax.device_put(rollouts)
+        state = jax.device_put(state, self._state_sharding)
+        return state, jax.device_put(rollouts, self._batch_sharding)
 
     def open(self, start: int = 0) -> None:
         """Starts the emulators (reset) and builds the policies.
@@ -223,7 +251,7 @@ class Pipeline:
         Returns:
           ``(state, meta_loss, hyperparameters, finite)``, ``finite`` a boolean array.
         """
-        return self._meta_step(state, jax.device_put(rollouts))
+        return self._meta_step(*self._place(state, rollouts))
 
     def meta_step(
         self, state: TrainState, *, check: bool = True
@@ -244,7 +272,10 @@ class Pipeline:
         new, meta_loss, hypers, finite = self.learn(state, segment.rollouts)
         lag = self._version - segment.version
         if bool(finite):
-            self._version = self._slot.publish(new.learner.params)
+            params = new.learner.params
+            if self._batch_sharding is not None:
+                params = jax.device_put(params, self._actor_device)
+            self._version = self._slot.publish(params)
         elif check:
             raise NonFiniteError(
                 f"meta-step {self._version + 1} of this process: non-finite meta-loss or parameters"

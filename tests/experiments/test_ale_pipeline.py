@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import jax
 import numpy as np
 import pytest
 
@@ -71,3 +72,49 @@ def test_bmg_rmsprop_kl_v_with_the_impala_torso():
 def test_unknown_game_is_refused_before_anything_starts():
     with pytest.raises(ConfigError, match="game must be one of"):
         dataclasses.replace(SMALL, game="mspacman")
+
+
+def _segment(pipe, state):
+    """One meta-step's rollouts from actor 0's emulators (as the benchmark collects them)."""
+    env, obs = pipe.envs[0]
+    rollouts, returns, finished = [], pipeline.ale.EpisodeReturns(pipe.config.num_envs), []
+    for _ in range(pipe.config.rollouts_per_update):
+        obs, _, rollout = pipeline.actors.collect_rollout(
+            env, obs, pipe.policies[0], state.learner.params, 0,
+            pipe.config.rollout_length, returns, finished,
+        )  # fmt: skip
+        rollouts.append(rollout)
+    return jax.tree.map(lambda *xs: np.stack(xs), *rollouts)
+
+
+def test_learner_on_two_devices_splits_the_batch_and_gives_the_one_device_step():
+    """``learner_devices=2`` (tests run with two CPU devices): the same meta-step, its
+    parameters on both devices, the meta-loss and the new parameters equal up to the order
+    of the cross-device sum."""
+    config = dataclasses.replace(SMALL, method="bmg", bootstrap_steps=2, num_envs=4)
+    outs = {}
+    for devices in (1, 2):
+        pipe = pipeline.Pipeline(dataclasses.replace(config, learner_devices=devices))
+        try:
+            pipe.open()
+            state = pipe.fresh()
+            segment = _segment(pipe, state)
+            new, meta_loss, _, finite = pipe.learn(state, segment)
+            assert bool(finite)
+            outs[devices] = (new, float(meta_loss))
+        finally:
+            pipe.close()
+    (one, loss1), (two, loss2) = outs[1], outs[2]
+    leaf = jax.tree.leaves(two.learner.params)[0]
+    assert len(leaf.sharding.device_set) == 2
+    np.testing.assert_allclose(loss2, loss1, rtol=1e-5)
+    leaves = zip(*(jax.tree.leaves(x.learner.params) for x in (one, two)), strict=True)
+    for a, b in leaves:
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-6)
+
+
+def test_learner_devices_must_divide_the_batch_and_exist():
+    with pytest.raises(ConfigError, match="multiple of learner_devices"):
+        dataclasses.replace(SMALL, num_envs=3, learner_devices=2)
+    with pytest.raises(ConfigError, match="this process has 2 local device"):
+        pipeline.Pipeline(dataclasses.replace(SMALL, num_envs=4, learner_devices=4))

@@ -3,9 +3,11 @@
 Reads run directories written by ``python -m experiments.fewshot`` (``config.json`` and the
 ``eval`` records of ``metrics.jsonl``) and nothing else. Runs are grouped by task, ways and
 shots (one row of two panels per group: against meta-training wall-clock seconds and against
-meta-steps); each run is one line with its 95% confidence band. Writes ``<out>.png`` and
-``<out>.pdf`` and prints, per group, each run's final value and the training time at which it
-first reaches the final value of the group's MAML run.
+meta-steps). A single run is one line with its 95% band over meta-test tasks; runs that differ
+only in their seed are one line, their mean, with their range as the band. Writes
+``<out>.png`` and ``<out>.pdf`` and prints, per group, each run's (or, with several seeds,
+each setting's) final value and when it first reaches the final value of the group's MAML
+run, with bootstrap intervals over seeds (`experiments.fewshot.analysis`).
 
 Usage: ``python -m experiments.fewshot.plot --out runs/maml runs/sin_maml runs/sin_bmg ...``
 
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from experiments.common import cli, runs
+from experiments.fewshot import analysis
 from experiments.fewshot import run_dir as run_dir_lib
 
 CLI = cli.Cli("experiments.fewshot.plot", __doc__, positional="run directories")
@@ -60,11 +63,19 @@ def group_name(run: Run) -> str:
     return f"{run['task']} {run['ways']}-way {run['shots']}-shot"
 
 
-def label(run: Run) -> str:
+def label(run: Run, *, seed: bool = True) -> str:
     text = f"{run['method'].upper()} K={run['num_inner_steps']}"
     if run["method"] == "bmg":
         text += f" L={run['bootstrap_steps']} {run['matching']}"
-    return text + f" (seed {run['seed']})"
+    return text + (f" (seed {run['seed']})" if seed else "")
+
+
+def settings(group: list[Run]) -> dict[str, list[Run]]:
+    """The group's runs by setting: runs whose labels differ only in the seed."""
+    out: dict[str, list[Run]] = {}
+    for run in group:
+        out.setdefault(label(run, seed=False), []).append(run)
+    return out
 
 
 def time_to_reach(run: Run, target: float) -> float | None:
@@ -77,11 +88,25 @@ def time_to_reach(run: Run, target: float) -> float | None:
 
 
 def summary(groups: dict[str, list[Run]]) -> list[str]:
-    """Lines comparing every run with the final value of its group's MAML run."""
+    """Lines comparing every run with the final value of its group's MAML run; for a group
+    with several seeds per setting, one line per setting (`analysis.reach`)."""
     lines = []
     for name, group in groups.items():
-        maml_runs = [r for r in group if r["method"] == "maml"]
-        target = maml_runs[0]["evals"][-1]["mean"] if maml_runs else None
+        by_setting = settings(group)
+        maml = [key for key in by_setting if key.startswith("MAML")]
+        if maml and any(len(runs) > 1 for runs in by_setting.values()):
+            for key, r in analysis.reach(by_setting, maml[0]).items():
+                seconds = "never" if r["seconds"] != r["seconds"] else f"{r['seconds']:.1f}s"
+                lines.append(
+                    f"{name} | {key} | {r['seeds']} seeds | final {r['final']:.4f} "
+                    f"{_ci_text(r['final_ci'], '.4f')} | reaches MAML's final "
+                    f"{r['target']:.4f} at {seconds} {_ci_text(r['seconds_ci'], '.1f')}, "
+                    f"step {r['steps']:.0f} {_ci_text(r['steps_ci'], '.0f')} | time / MAML's "
+                    f"{r['ratio']:.2f} {_ci_text(r['ratio_ci'], '.2f')} | reached in "
+                    f"{100 * r['reached']:.0f}% of resamples"
+                )
+            continue
+        target = group_target(group)
         for run in group:
             final = run["evals"][-1]
             line = (
@@ -98,8 +123,21 @@ def summary(groups: dict[str, list[Run]]) -> list[str]:
     return lines
 
 
+def _ci_text(low_high, fmt: str) -> str:
+    """``[low, high]``, an infinite end (resamples that never reach) as ``never``."""
+    return "[" + ", ".join("never" if v == math.inf else format(v, fmt) for v in low_high) + "]"
+
+
+def group_target(group: list[Run]) -> float | None:
+    """The final value of the group's first MAML run (one seed per setting)."""
+    maml_runs = [r for r in group if r["method"] == "maml"]
+    return maml_runs[0]["evals"][-1]["mean"] if maml_runs else None
+
+
 def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
-    """Draws the figure; returns the written paths."""
+    """Draws the figure; returns the written paths. A setting with several seeds is one line,
+    the mean over its seeds, with their range as the band; a single run is its own line with
+    the 95% band over meta-test tasks."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,16 +146,26 @@ def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
 
     fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.4 * len(groups)), squeeze=False)
     for row, (name, group) in zip(axes, groups.items(), strict=True):
-        for run in group:
-            evals = run["evals"]
-            mean = [r["mean"] for r in evals]
-            ci = [_ci(r) for r in evals]
-            for ax, key in zip(row, ("train_time_s", "step"), strict=True):
-                x = [r[key] for r in evals]
-                (line,) = ax.plot(x, mean, label=label(run))
-                low = [m - c for m, c in zip(mean, ci, strict=True)]
-                high = [m + c for m, c in zip(mean, ci, strict=True)]
-                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+        for key, runs_ in settings(group).items():
+            if len(runs_) > 1:
+                steps, seconds, values = analysis.curve(runs_)
+                mean, low, high = values.mean(axis=1), values.min(axis=1), values.max(axis=1)
+                xs = {"train_time_s": seconds, "step": steps}
+                text = f"{key} ({len(runs_)} seeds)"
+                for ax, axis in zip(row, ("train_time_s", "step"), strict=True):
+                    (line,) = ax.plot(xs[axis], mean, label=text)
+                    ax.fill_between(xs[axis], low, high, color=line.get_color(), alpha=0.2)
+                continue
+            for run in runs_:
+                evals = run["evals"]
+                mean = [r["mean"] for r in evals]
+                ci = [_ci(r) for r in evals]
+                for ax, axis in zip(row, ("train_time_s", "step"), strict=True):
+                    x = [r[axis] for r in evals]
+                    (line,) = ax.plot(x, mean, label=label(run))
+                    low = [m - c for m, c in zip(mean, ci, strict=True)]
+                    high = [m + c for m, c in zip(mean, ci, strict=True)]
+                    ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
         metric = group[0]["evals"][0]["metric"]
         ylabel = "meta-test accuracy" if metric == "accuracy" else "meta-test MSE"
         row[0].set_xlabel("meta-training wall-clock (s, excl. compile and eval)")

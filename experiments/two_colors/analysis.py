@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.common import runs
+from experiments.common.stats import bootstrap_ci
 
 REPLICATION = {
     "a2c": {"total_return": "≈ +650,000 (ε = 0.3)", "late": "≈ 0.15", "recovery": "—"},
@@ -231,17 +232,6 @@ def epsilon_around_swaps(
     if len(before) > 1:
         before, after = before[1:], after[1:]
     return np.mean(before, axis=0), np.mean(after, axis=0)
-
-
-def bootstrap_ci(values: np.ndarray, *, samples: int = 10_000, seed: int = 0):
-    """``(mean, low, high)``: the mean over seeds and its 95% percentile-bootstrap interval."""
-    values = np.asarray(values, np.float64)
-    if not np.all(np.isfinite(values)):
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(samples, values.size), replace=True).mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(values.mean()), float(low), float(high)
 
 
 def _ci(values, fmt: str) -> str:

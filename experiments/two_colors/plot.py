@@ -150,11 +150,18 @@ def figure(runs_: list[Run], *, window: int = 400_000):
     return fig
 
 
+_SPELLED = {"λ": "lambda", "ε": "eps"}
+
+
 def summary_name(label: str) -> str:
-    """The file name of a run's summary: its label in lower case, ``_`` for other
-    characters (``"BMG clip 10"`` -> ``bmg_clip_10.npz``)."""
-    stem = "".join(c if c.isalnum() else "_" for c in label.lower()).strip("_")
-    return f"{stem or 'run'}.npz"
+    """The file name of a run's summary: its label in lower case, λ and ε spelled out, ``_``
+    for other characters, so names are ASCII (``"BMG clip 10"`` -> ``bmg_clip_10.npz``,
+    ``"Q(λ) ε 0.4"`` -> ``q_lambda_eps_0_4.npz``)."""
+    text = "".join(_SPELLED.get(c, c) for c in label.lower())
+    stem = "".join(c if c.isascii() and c.isalnum() else "_" for c in text)
+    while "__" in stem:
+        stem = stem.replace("__", "_")
+    return f"{stem.strip('_') or 'run'}.npz"
 
 
 def main(argv: list[str]) -> None:

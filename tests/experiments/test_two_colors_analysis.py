@@ -157,3 +157,12 @@ def test_an_unreadable_summary_is_one_run_dir_error(tmp_path, content):
         analysis.Run(path)
     with pytest.raises(analysis.runs.RunDirError, match="no such summary file"):
         analysis.Run(tmp_path / "missing.npz")
+
+
+def test_summary_names_are_ascii_file_names():
+    from experiments.two_colors.plot import summary_name
+
+    assert summary_name("BMG clip 10") == "bmg_clip_10.npz"
+    assert summary_name("Q(λ) ε 0.4") == "q_lambda_eps_0_4.npz"
+    assert summary_name("Q(λ)-BMG") == "q_lambda_bmg.npz"
+    assert summary_name("λ") == "lambda.npz" and summary_name("???") == "run.npz"

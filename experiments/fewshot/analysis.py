@@ -23,7 +23,8 @@ SAMPLES = 2_000
 
 def curve(runs: list[dict[str, Any]]):
     """``(steps, seconds, values)`` of the runs' mean curve, on the evaluation steps all
-    of them have; ``values`` is ``[steps, runs]``."""
+    of them have (a run that diverged ends the curve at its last good evaluation); ``values``
+    is ``[steps, runs]``."""
     common = sorted(set.intersection(*({r["step"] for r in run["evals"]} for run in runs)))
     at = [{r["step"]: r for r in run["evals"]} for run in runs]
     seconds = np.array([[a[s]["train_time_s"] for a in at] for s in common]).mean(axis=1)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from experiments.common import cli, runs
+from experiments.common.guard import FAULT
 from experiments.fewshot import analysis
 from experiments.fewshot import run_dir as run_dir_lib
 
@@ -53,6 +54,7 @@ def load_run(path: str) -> Run:
         raise runs.RunDirError(f"{path} is not a run directory of experiments.fewshot")
     run["evals"] = run_dir_lib.read_metrics(path, "eval")
     run["path"] = path
+    run["diverged"] = os.path.exists(os.path.join(path, FAULT))
     if not run["evals"]:
         raise runs.RunDirError(f"{path} holds no evaluation records yet")
     return run
@@ -69,6 +71,14 @@ def label(run: Run, *, seed: bool = True) -> str:
     if run["method"] == "bmg":
         text += f" L={run['bootstrap_steps']} {run['matching']}"
     return text + (f" (seed {run['seed']})" if seed else "")
+
+
+def seeds_text(runs_: list[Run]) -> str:
+    """``"3 seeds"``, or ``"3 seeds, 1 diverged"`` when runs stopped on non-finite values
+    (their curves end there, and a setting's mean curve at the first of them)."""
+    diverged = sum(bool(run.get("diverged")) for run in runs_)
+    count = f"{len(runs_)} seed" + ("s" if len(runs_) != 1 else "")
+    return count + (f", {diverged} diverged" if diverged else "")
 
 
 def settings(group: list[Run]) -> dict[str, list[Run]]:
@@ -100,7 +110,7 @@ def summary(groups: dict[str, list[Run]]) -> list[str]:
             for key, r in analysis.reach(by_setting, maml[0]).items():
                 seconds = "never" if r["seconds"] != r["seconds"] else f"{r['seconds']:.1f}s"
                 lines.append(
-                    f"{name} | {key} | {r['seeds']} seeds | final {r['final']:.4f} "
+                    f"{name} | {key} | {seeds_text(by_setting[key])} | final {r['final']:.4f} "
                     f"{_ci_text(r['final_ci'], '.4f')} | reaches MAML's best "
                     f"{r['target']:.4f} at {seconds} {_ci_text(r['seconds_ci'], '.1f')}, "
                     f"step {r['steps']:.0f} {_ci_text(r['steps_ci'], '.0f')} | time / MAML's "
@@ -153,7 +163,7 @@ def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
                 steps, seconds, values = analysis.curve(runs_)
                 mean, low, high = values.mean(axis=1), values.min(axis=1), values.max(axis=1)
                 xs = {"train_time_s": seconds, "step": steps}
-                text = f"{key} ({len(runs_)} seeds)"
+                text = f"{key} ({seeds_text(runs_)})"
                 for ax, axis in zip(row, ("train_time_s", "step"), strict=True):
                     (line,) = ax.plot(xs[axis], mean, label=text)
                     ax.fill_between(xs[axis], low, high, color=line.get_color(), alpha=0.2)

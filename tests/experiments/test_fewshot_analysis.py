@@ -47,3 +47,14 @@ def test_the_target_is_maml_s_best_so_a_late_spike_does_not_make_it_easy():
     assert out["MAML"]["target"] == 0.8 and out["MAML"]["seconds"] == 10
     assert out["BMG"]["steps"] == 20 and out["BMG"]["ratio"] == 1.0
     np.testing.assert_allclose(out["MAML"]["final"], 0.4)
+
+
+def test_a_curve_ends_where_a_seed_diverged_and_the_legend_says_so():
+    from experiments.fewshot import plot
+
+    whole = _run([0.2, 0.5, 0.7], [0, 1, 2])
+    stopped = {"evals": whole["evals"][:2], "diverged": True}
+    steps, _, values = analysis.curve([whole, stopped])
+    assert list(steps) == [0, 10] and values.shape == (2, 2)
+    assert plot.seeds_text([whole, stopped]) == "2 seeds, 1 diverged"
+    assert plot.seeds_text([whole]) == "1 seed"

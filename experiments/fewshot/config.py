@@ -55,6 +55,7 @@ class Config:
       learn_inner_lr: meta-learn per-parameter inner rates (Meta-SGD).
       inner_lr: the inner SGD learning rate.
       meta_lr: Adam's learning rate on the meta-parameters.
+      meta_max_grad_norm: clip the meta-gradient to this global norm before Adam (0: off).
       meta_batch_size: tasks per meta-step.
       meta_steps: total meta-steps.
       chunk_size: meta-steps per jitted call (a `lax.scan`); logging happens between chunks.
@@ -87,6 +88,7 @@ class Config:
     learn_inner_lr: bool = False
     inner_lr: float = 0.4
     meta_lr: float = 1e-3
+    meta_max_grad_norm: float = 0.0
     meta_batch_size: int = 16
     meta_steps: int = 1000
     chunk_size: int = 50
@@ -128,6 +130,10 @@ class Config:
             if not condition:
                 fail(message)
 
+        check(
+            self.meta_max_grad_norm >= 0,
+            f"meta_max_grad_norm must be >= 0 (0: no clipping), got {self.meta_max_grad_norm}",
+        )
         check(
             isinstance(self.eval_inner_steps, int) and self.eval_inner_steps >= 0,
             f"eval_inner_steps must be an integer >= 0, got {self.eval_inner_steps!r}",

@@ -119,10 +119,19 @@ def build_meta_optimizer(config: Config, task: Task):
         matching=config.matching,
         target_lr=config.target_lr,
         target_optimizer=config.target_optimizer,
-        meta_optimizer=optax.adam(config.meta_lr),
+        meta_optimizer=meta_optimizer(config),
         remat=config.remat,
     )
     return learner, meta_opt
+
+
+def meta_optimizer(config: Config) -> optax.GradientTransformation:
+    """Adam on the meta-parameters, after clipping the meta-gradient's global norm to
+    ``meta_max_grad_norm`` when it is > 0."""
+    adam = optax.adam(config.meta_lr)
+    if config.meta_max_grad_norm > 0:
+        return optax.chain(optax.clip_by_global_norm(config.meta_max_grad_norm), adam)
+    return adam
 
 
 def make_train_chunk(config: Config, task: Task, meta_opt) -> Callable:

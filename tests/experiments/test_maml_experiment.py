@@ -125,6 +125,30 @@ def test_stateful_target_optimizer_runs_and_resumes(tmp_path):
     assert any(leaf.ndim >= 1 and leaf.shape[0] == config.meta_batch_size for leaf in leaves)
 
 
+def test_meta_gradient_clipping_feeds_adam_the_clipped_gradient():
+    """``meta_max_grad_norm`` clips the meta-gradient's global norm before Adam: Adam on the
+    clipped gradients by hand takes the same steps; without clipping the steps differ."""
+    import optax
+
+    base = config_lib.preset("smoke", "sinusoid", method="maml", meta_lr=0.1)
+    grads = [{"w": np.array([3.0, 4.0], np.float32)}, {"w": np.array([0.3, 0.0], np.float32)}]
+    by_hand = [{"w": np.array([0.6, 0.8], np.float32)}, grads[1]]  # norm 5 clipped to 1
+
+    def steps(opt, sequence):
+        state, out = opt.init(sequence[0]), []
+        for g in sequence:
+            update, state = opt.update(g, state)
+            out.append(np.asarray(update["w"]))
+        return out
+
+    clipped = steps(train.meta_optimizer(dataclasses.replace(base, meta_max_grad_norm=1.0)), grads)
+    expected = steps(optax.adam(0.1), by_hand)
+    unclipped = steps(train.meta_optimizer(base), grads)
+    for got, want in zip(clipped, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert not np.allclose(unclipped[1], clipped[1])
+
+
 def test_remat_changes_memory_not_the_numbers(tmp_path):
     """``--remat`` recomputes the K inner steps in the backward pass: the same meta-losses
     (up to rounding), and the flag is stored with the run."""
@@ -165,6 +189,8 @@ def _main(*args):
         (["--task=digits", "--shots=0", "--run_dir=x"], config_lib.ConfigError, "shots"),
         (["--task=digits", "--ways=1", "--run_dir=x"], config_lib.ConfigError, "ways"),
         (["--task=digits", "--run_dir=x", "stray"], cli.UsageError, "unexpected"),
+        (["--task=sinusoid", "--meta_max_grad_norm=-1", "--run_dir=x"],
+         config_lib.ConfigError, "meta_max_grad_norm must be >= 0"),
     ],
 )  # fmt: skip
 def test_bad_flags_give_clear_errors(args, error, match, tmp_path, monkeypatch):

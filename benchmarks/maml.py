@@ -27,7 +27,7 @@ each with and without ``remat`` (each of the K backpropagated steps recomputed i
 pass), and prints memory and time relative to plain MAML at that H.
 
 Usage: ``python benchmarks/maml.py [--ks 1 5 10] [--repeats 10] [--bootstrap_steps 3]``;
-``--quick_presets`` times the quick presets' own settings instead (docs/maml.md);
+``--quick_presets`` times the quick presets' own settings instead;
 ``--horizons 5 10 20`` runs the horizon comparison.
 """
 
@@ -149,7 +149,7 @@ def main(argv=None):
         "--quick_presets",
         action="store_true",
         help="instead of the K sweep, time the quick presets' own MAML and BMG settings "
-        "(sinusoid 5-shot, digits 5-way 1- and 5-shot), as used in docs/maml.md",
+        "(sinusoid 5-shot, digits 5-way 1- and 5-shot)",
     )
     parser.add_argument(
         "--horizons",

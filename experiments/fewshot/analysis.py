@@ -32,6 +32,18 @@ def curve(runs: list[dict[str, Any]]):
     return np.array(common), seconds, values
 
 
+def best_setting(settings: dict[str, list[dict[str, Any]]], names: list[str]) -> str:
+    """Of the settings ``names`` (MAML's, say, with and without clipping), the one whose mean
+    curve reaches the best value: the reference a comparison should be made against."""
+    higher = settings[names[0]][0]["evals"][0]["metric"] == "accuracy"
+
+    def best(name):
+        mean = curve(settings[name])[2].mean(axis=1)
+        return mean.max() if higher else -mean.min()
+
+    return max(names, key=best)
+
+
 def first_reach(mean: np.ndarray, target: float, higher_is_better: bool) -> int | None:
     """The index of the first entry of ``mean`` at least as good as ``target``."""
     hits = np.flatnonzero(mean >= target if higher_is_better else mean <= target)

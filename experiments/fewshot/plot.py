@@ -70,6 +70,8 @@ def label(run: Run, *, seed: bool = True) -> str:
     text = f"{run['method'].upper()} K={run['num_inner_steps']}"
     if run["method"] == "bmg":
         text += f" L={run['bootstrap_steps']} {run['matching']}"
+    if run.get("meta_max_grad_norm"):
+        text += f" clip {run['meta_max_grad_norm']:g}"
     return text + (f" (seed {run['seed']})" if seed else "")
 
 
@@ -107,7 +109,9 @@ def summary(groups: dict[str, list[Run]]) -> list[str]:
         by_setting = settings(group)
         maml = [key for key in by_setting if key.startswith("MAML")]
         if maml and any(len(runs) > 1 for runs in by_setting.values()):
-            for key, r in analysis.reach(by_setting, maml[0]).items():
+            reference = analysis.best_setting(by_setting, maml)
+            lines.append(f"{name} | reference: {reference}, the MAML setting with the best curve")
+            for key, r in analysis.reach(by_setting, reference).items():
                 seconds = "never" if r["seconds"] != r["seconds"] else f"{r['seconds']:.1f}s"
                 lines.append(
                     f"{name} | {key} | {seeds_text(by_setting[key])} | final {r['final']:.4f} "

@@ -58,3 +58,10 @@ def test_a_curve_ends_where_a_seed_diverged_and_the_legend_says_so():
     assert list(steps) == [0, 10] and values.shape == (2, 2)
     assert plot.seeds_text([whole, stopped]) == "2 seeds, 1 diverged"
     assert plot.seeds_text([whole]) == "1 seed"
+
+
+def test_the_reference_is_the_maml_setting_with_the_best_curve():
+    stable = [_run([5.0, 1.0, 0.3], [0, 1, 2], "mse")] * 2
+    spiky = [_run([5.0, 0.5, 9.0], [0, 1, 2], "mse")] * 2
+    settings = {"MAML": spiky, "MAML clip 10": stable}
+    assert analysis.best_setting(settings, ["MAML", "MAML clip 10"]) == "MAML clip 10"

@@ -80,12 +80,16 @@ def measure(config: config_lib.Config, task: train.Task, repeats: int) -> dict:
             "total": total}  # fmt: skip
 
 
-def _row(label, config, r):
-    steps = f"{config.num_inner_steps}" + (
+def _steps(config) -> str:
+    """``K`` (MAML) or ``K/L`` (BMG)."""
+    return f"{config.num_inner_steps}" + (
         f"/{config.bootstrap_steps}" if config.method == "bmg" else ""
     )
+
+
+def _row(label, config, r):
     print(
-        f"{label:<16} {_method(config):<12} {steps:>5} {r['compile_s']:>9.2f} "
+        f"{label:<16} {_method(config):<12} {_steps(config):>5} {r['compile_s']:>9.2f} "
         f"{1e3 * r['step_s']:>9.2f} {1 / r['step_s']:>8.1f} "
         f"{_mib(r['temp']):>9} {_mib(r['total']):>9}",
         flush=True,
@@ -121,15 +125,12 @@ def horizons(tasks, values, repeats):
                 config = config_lib.preset("quick", task_name, **setting)
                 r = measure(config, task, repeats)
                 reference = reference or r
-                steps = f"{config.num_inner_steps}" + (
-                    f"/{config.bootstrap_steps}" if config.method == "bmg" else ""
-                )
                 temp_ratio = (
                     "n/a" if r["temp"] is None or not reference["temp"]
                     else f"{r['temp'] / reference['temp']:.2f}"
                 )  # fmt: skip
                 print(
-                    f"{label:<16} {h:>3} {_method(config):<12} {steps:>5} "
+                    f"{label:<16} {h:>3} {_method(config):<12} {_steps(config):>5} "
                     f"{1e3 * r['step_s']:>9.2f} {_mib(r['temp']):>9} {_mib(r['total']):>9} "
                     f"{r['step_s'] / reference['step_s']:>9.2f} {temp_ratio:>9}",
                     flush=True,

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from experiments.common.stats import bootstrap_ci
+
 SAMPLES = 2_000
 
 
@@ -36,12 +38,14 @@ def best_setting(settings: dict[str, list[dict[str, Any]]], names: list[str]) ->
     """Of the settings ``names`` (MAML's, say, with and without clipping), the one whose mean
     curve reaches the best value: the reference a comparison should be made against."""
     higher = settings[names[0]][0]["evals"][0]["metric"] == "accuracy"
+    sign = 1.0 if higher else -1.0
+    return max(names, key=lambda name: sign * _best(curve(settings[name])[2], higher))
 
-    def best(name):
-        mean = curve(settings[name])[2].mean(axis=1)
-        return mean.max() if higher else -mean.min()
 
-    return max(names, key=best)
+def _best(values: np.ndarray, higher_is_better: bool) -> float:
+    """The best value of the mean over the columns (seeds) of ``values[steps, seeds]``."""
+    mean = values.mean(axis=1)
+    return mean.max() if higher_is_better else mean.min()
 
 
 def first_reach(mean: np.ndarray, target: float, higher_is_better: bool) -> int | None:
@@ -69,8 +73,7 @@ def reach(settings: dict[str, list[dict]], maml: str, *, seed: int = 0) -> dict[
         return (np.nan, np.nan) if index is None else (steps[index], seconds[index])
 
     def best(columns):
-        mean = curves[maml][2][:, columns].mean(axis=1)
-        return mean.max() if higher else mean.min()
+        return _best(curves[maml][2][:, columns], higher)
 
     everything = {name: np.arange(c[2].shape[1]) for name, c in curves.items()}
     target = best(everything[maml])
@@ -90,9 +93,7 @@ def reach(settings: dict[str, list[dict]], maml: str, *, seed: int = 0) -> dict[
         out[name] = {
             "seeds": int(finals.size),
             "final": float(finals.mean()),
-            "final_ci": _interval(
-                [finals[rng.choice(finals.size, finals.size)].mean() for _ in range(SAMPLES)]
-            ),
+            "final_ci": bootstrap_ci(finals)[1:],
             "target": float(target),
             "steps": float(steps),
             "seconds": float(seconds),

@@ -19,6 +19,7 @@ at different times are put in one figure, without keeping the run directories.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -158,10 +159,8 @@ def summary_name(label: str) -> str:
     for other characters, so names are ASCII (``"BMG clip 10"`` -> ``bmg_clip_10.npz``,
     ``"Q(λ) ε 0.4"`` -> ``q_lambda_eps_0_4.npz``)."""
     text = "".join(_SPELLED.get(c, c) for c in label.lower())
-    stem = "".join(c if c.isascii() and c.isalnum() else "_" for c in text)
-    while "__" in stem:
-        stem = stem.replace("__", "_")
-    return f"{stem.strip('_') or 'run'}.npz"
+    stem = re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+    return f"{stem or 'run'}.npz"
 
 
 def main(argv: list[str]) -> None:

@@ -6,6 +6,7 @@ rest of the code sees parameters as plain pytrees.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -180,28 +181,95 @@ def _transductive_norm(x: jax.Array, name: str) -> jax.Array:
     return (x - mean) * jax.lax.rsqrt(var + 1e-5) * scale + offset
 
 
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, tuple[int, int]]:
+    """Output side and (before, after) padding of a ``SAME`` window (XLA's convention: the odd
+    pixel goes after)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return out, (total // 2, total - total // 2)
+
+
+def _windows(x: jax.Array, kernel: int, stride: int, padding: str, fill: float = 0.0):
+    """The ``kernel * kernel`` shifted, strided views ``[N, H', W', C]`` of ``x [N, H, W, C]``
+    that a ``kernel x kernel`` window of ``stride`` sees, in row-major kernel order; ``SAME``
+    pads with ``fill``."""
+    n, height, width, c = x.shape
+    if padding == "SAME":
+        out_h, pad_h = _same_padding(height, kernel, stride)
+        out_w, pad_w = _same_padding(width, kernel, stride)
+        x = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)), constant_values=fill)
+    elif padding == "VALID":
+        out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+    else:
+        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    span_h, span_w = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
+    return [
+        x[:, i : i + span_h : stride, j : j + span_w : stride]
+        for i in range(kernel)
+        for j in range(kernel)
+    ]
+
+
 def _conv3x3(x: jax.Array, channels: int, name: str, *, padding: str = "SAME") -> jax.Array:
     """A 3x3 convolution ``[N, H, W, C] -> [N, H', W', channels]`` as one matmul.
 
     With ``padding="SAME"`` (H' = H) the nine shifted copies of the zero-padded input, with
     ``"VALID"`` (H' = H - 2) those of the input itself, are concatenated into patches
     ``[N, H', W', 9C]`` and multiplied by the kernel ``[3, 3, C, channels]`` reshaped to
-    ``[9C, channels]`` (the cross-correlation of ``hk.Conv2D``, same initialisation). Under
-    ``vmap`` over per-task parameters this is a batched matmul; XLA's CPU backend runs the
-    equivalent grouped convolution and its second derivatives more than ten times slower.
+    ``[9C, channels]`` (the cross-correlation of ``hk.Conv2D``). Under ``vmap`` over per-task
+    parameters this is a batched matmul; XLA's CPU backend runs the equivalent grouped
+    convolution and its second derivatives more than ten times slower.
     """
-    n, height, width, c = x.shape
+    c = x.shape[-1]
     w_init = hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal")
     kernel = hk.get_parameter(f"{name}_w", (3, 3, c, channels), init=w_init)
     bias = hk.get_parameter(f"{name}_b", (channels,), init=jnp.zeros)
-    if padding == "SAME":
-        x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    elif padding == "VALID":
-        height, width = height - 2, width - 2
-    else:
-        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
-    patches = [x[:, i : i + height, j : j + width] for i in range(3) for j in range(3)]
-    return jnp.concatenate(patches, axis=-1) @ kernel.reshape(9 * c, channels) + bias
+    patches = jnp.concatenate(_windows(x, 3, 1, padding), axis=-1)
+    return patches @ kernel.reshape(9 * c, channels) + bias
+
+
+class MatmulConv2D(hk.Module):
+    """``hk.Conv2D`` (NHWC, square kernel, stride, ``SAME`` / ``VALID``, bias) computed as one
+    matmul of the input's patches ``[N, H', W', k*k*C]`` by the kernel reshaped to
+    ``[k*k*C, channels]``, with hk.Conv2D's parameters (``w [k, k, C, channels]``, ``b``) and
+    initialisation, so the two are interchangeable.
+
+    Why: on XLA's CPU backend the second derivatives of a convolution (a meta-gradient through
+    an update of a conv net) are an order of magnitude slower than those of the same matmul
+    (``benchmarks/atari.py --conv``); on a GPU the convolution may be the faster one.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        kernel: int,
+        stride: int = 1,
+        padding: str = "SAME",
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self.channels, self.kernel, self.stride, self.padding = channels, kernel, stride, padding
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        fan_in = self.kernel * self.kernel * x.shape[-1]
+        w_init = hk.initializers.TruncatedNormal(stddev=1.0 / math.sqrt(fan_in))
+        w = hk.get_parameter(
+            "w", (self.kernel, self.kernel, x.shape[-1], self.channels), x.dtype, init=w_init
+        )
+        b = hk.get_parameter("b", (self.channels,), x.dtype, init=jnp.zeros)
+        patches = jnp.concatenate(_windows(x, self.kernel, self.stride, self.padding), axis=-1)
+        return patches @ w.reshape(fan_in, self.channels) + b
+
+
+def _max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
+    """Max-pooling with ``SAME`` padding (by -inf) as an elementwise maximum of the shifted
+    views, equal to ``hk.max_pool``; its derivatives are selects, not XLA's
+    select-and-scatter."""
+    views = _windows(x, window, stride, "SAME", fill=-jnp.inf)
+    out = views[0]
+    for view in views[1:]:
+        out = jnp.maximum(out, view)
+    return out
 
 
 def _max_pool2x2(x: jax.Array) -> jax.Array:
@@ -294,39 +362,58 @@ def minatar_multihead(
 ATARI_TORSOS = ("impala", "nature")
 """Torsos of `atari_multihead`: IMPALA's deep ResNet (STACX's) or the Nature DQN's."""
 
+CONVS = ("matmul", "xla")
+"""How `atari_multihead` computes convolutions and pooling: `MatmulConv2D` and `_max_pool`
+(fast second derivatives on CPU) or ``hk.Conv2D`` and ``hk.max_pool`` (XLA's convolution and
+reduce-window). Same parameters, same function."""
 
-def _impala_torso(x: jax.Array) -> jax.Array:
+
+def _layers(conv: str):
+    """The convolution and 3x3/2 max-pool of `CONVS` entry ``conv``."""
+    if conv == "matmul":
+        return MatmulConv2D, lambda x: _max_pool(x, 3, 2)
+    pool = functools.partial(
+        hk.max_pool, window_shape=(1, 3, 3, 1), strides=(1, 2, 2, 1), padding="SAME"
+    )
+    return hk.Conv2D, pool
+
+
+def _impala_torso(x: jax.Array, conv: str) -> jax.Array:
     """IMPALA's deep ResNet (Espeholt et al. 2018): three sections of 16, 32, 32 channels, each
     a 3x3 convolution, a 3x3 max-pool of stride 2 and two residual blocks; then 256 units."""
+    conv2d, max_pool = _layers(conv)
     for i, channels in enumerate((16, 32, 32)):
-        x = hk.Conv2D(channels, 3, name=f"section{i}_conv")(x)
-        x = hk.max_pool(x, window_shape=(1, 3, 3, 1), strides=(1, 2, 2, 1), padding="SAME")
+        x = max_pool(conv2d(channels, 3, name=f"section{i}_conv")(x))
         for j in range(2):
-            y = hk.Conv2D(channels, 3, name=f"section{i}_block{j}_a")(jax.nn.relu(x))
-            x = x + hk.Conv2D(channels, 3, name=f"section{i}_block{j}_b")(jax.nn.relu(y))
+            y = conv2d(channels, 3, name=f"section{i}_block{j}_a")(jax.nn.relu(x))
+            x = x + conv2d(channels, 3, name=f"section{i}_block{j}_b")(jax.nn.relu(y))
     x = jax.nn.relu(x).reshape(x.shape[0], -1)
     return jax.nn.relu(hk.Linear(256, name="hidden")(x))
 
 
-def _nature_torso(x: jax.Array) -> jax.Array:
+def _nature_torso(x: jax.Array, conv: str) -> jax.Array:
     """The Nature DQN torso (Mnih et al. 2015): 8x8/4, 4x4/2, 3x3/1 convolutions of 32, 64,
     64 channels (``VALID``), then 512 units."""
+    conv2d, _ = _layers(conv)
     for i, (channels, kernel, stride) in enumerate(((32, 8, 4), (64, 4, 2), (64, 3, 1))):
-        x = jax.nn.relu(hk.Conv2D(channels, kernel, stride, padding="VALID", name=f"conv{i}")(x))
+        x = jax.nn.relu(conv2d(channels, kernel, stride, padding="VALID", name=f"conv{i}")(x))
     return jax.nn.relu(hk.Linear(512, name="hidden")(x.reshape(x.shape[0], -1)))
 
 
 def atari_multihead(
-    *, num_actions: int, num_heads: int = 3, torso: str = "impala"
+    *, num_actions: int, num_heads: int = 3, torso: str = "impala", conv: str = "matmul"
 ) -> MultiHeadNets:
     """An Atari torso with ``num_heads`` linear heads, each giving A logits and one value.
 
     Observations are ale-py's uint8 frame stacks ``[..., stack, H, W]``; they cross to the
     device as uint8 and are scaled to [0, 1] and made channels-last here, in the graph.
+    ``conv`` (`CONVS`) chooses how the convolutions are computed, not what they compute.
     """
     if torso not in ATARI_TORSOS:
         raise ValueError(f"torso must be one of {ATARI_TORSOS}, got {torso!r}")
-    body = _impala_torso if torso == "impala" else _nature_torso
+    if conv not in CONVS:
+        raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
+    body = functools.partial(_impala_torso if torso == "impala" else _nature_torso, conv=conv)
 
     def forward(obs):
         batch_shape = obs.shape[:-3]

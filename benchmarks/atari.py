@@ -11,7 +11,9 @@ Prints, in one run:
 2. the learner alone: meta-steps/s of the jitted meta-step on one pre-collected segment fed
    again and again (no emulator), and the frames/s that rate could consume;
 3. the full pipeline (actor thread + learner, `experiments.atari.pipeline.run`) for STACX and
-   for BMG (RMSProp, KL&V) with L = 1 and 4: frames/s, and the ratio to the raw rate.
+   for BMG (RMSProp, KL&V) with L = 1 and 4: frames/s, and the ratio to the raw rate;
+4. the STACX learner alone with each way of computing the convolutions (``--conv``:
+   ``matmul`` patches or XLA's convolution), and their ratio.
 
 Each measurement runs for about ``--seconds`` after a warm-up (compilation is not timed).
 Figures are printed, not asserted: run it on a quiet machine and compare ratios within one
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from experiments.atari import config as ale_config  # noqa: E402
 from experiments.atari import pipeline  # noqa: E402
 from experiments.atari.config import make_config  # noqa: E402
 from experiments.envs import ale  # noqa: E402
@@ -107,13 +110,23 @@ def main():
     parser.add_argument("--preset", default="quick", help="preset the settings start from")
     parser.add_argument("--torso", default=None, help="impala or nature (default: the preset's)")
     parser.add_argument("--num_envs", type=int, default=None)
+    parser.add_argument("--conv", default=None, help="matmul or xla (default: the config's)")
     parser.add_argument("--seconds", type=float, default=30.0, help="per measurement")
     args = parser.parse_args()
-    given = {k: v for k, v in (("torso", args.torso), ("num_envs", args.num_envs)) if v}
+    given = {
+        k: v
+        for k, v in (
+            ("torso", args.torso),
+            ("num_envs", args.num_envs),
+            ("conv", args.conv),
+        )
+        if v
+    }
     base = make_config(preset=args.preset, method="stacx", game=args.game, **given)
     print(
         f"{args.game}: {base.num_envs} emulators, T={base.rollout_length}, "
-        f"frame_skip={base.frame_skip}, torso={base.torso}, {jax.device_count()} device(s)"
+        f"frame_skip={base.frame_skip}, torso={base.torso}, conv={base.conv}, "
+        f"{jax.device_count()} device(s)"
     )
     raw = raw_rate(base, args.seconds)
     print(f"raw AtariVectorEnv, random actions: {raw:,.0f} frames/s", flush=True)
@@ -134,6 +147,14 @@ def main():
             f"{full:>17,.0f} {full / raw:>6.2f}",
             flush=True,
         )
+    rates = {}
+    for conv in ale_config.CONVS:
+        config = make_config(
+            preset=args.preset, method="stacx", game=args.game, **{**given, "conv": conv}
+        )
+        rates[conv] = learner_rate(config, args.seconds)
+        print(f"STACX learner alone, --conv={conv}: {rates[conv]:.2f} meta-steps/s", flush=True)
+    print(f"matmul / xla: {rates['matmul'] / rates['xla']:.1f}x")
 
 
 if __name__ == "__main__":

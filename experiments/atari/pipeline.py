@@ -86,7 +86,10 @@ class Pipeline:
         self.config, self.agent_config = config, config.agent_config()
         self.num_actions = ale.num_actions(config.game, config.settings)
         self.nets = atari_multihead(
-            num_actions=self.num_actions, num_heads=config.num_heads, torso=config.torso
+            num_actions=self.num_actions,
+            num_heads=config.num_heads,
+            torso=config.torso,
+            conv=config.conv,
         )
         self.learner = stacx.make_learner(self.nets, None, self.agent_config)
         self.meta_opt = config.meta_optimizer(self.learner)

@@ -9,8 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run_script(name, *flags):
-    """Runs ``benchmarks/<name>`` with ``flags``; returns its stdout's per-method lines."""
+def _run_script(name, *flags, prefixes=("stacx", "bmg")):
+    """Runs ``benchmarks/<name>`` with ``flags``; returns its stdout's lines that start with
+    one of ``prefixes`` (by default the per-method lines)."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / name), *flags],
         capture_output=True,
@@ -19,7 +20,7 @@ def _run_script(name, *flags):
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    return [line for line in result.stdout.splitlines() if line.startswith(("stacx", "bmg"))]
+    return [line for line in result.stdout.splitlines() if line.startswith(prefixes)]
 
 
 @pytest.mark.slow
@@ -33,9 +34,13 @@ def test_minatar_benchmark_runs_at_smoke_size():
 
 @pytest.mark.slow
 def test_ale_benchmark_runs_at_smoke_size():
-    lines = _run_script("atari.py", "--preset=smoke", "--seconds=1")
-    assert [line.split()[0] for line in lines] == ["stacx", "bmg", "bmg"]
-    for line in lines:  # learner meta-steps/s, its frames/s, pipeline frames/s, ratio to raw
+    lines = _run_script(
+        "atari.py", "--preset=smoke", "--seconds=1", prefixes=("stacx", "bmg", "STACX")
+    )
+    assert [line.split()[0] for line in lines] == ["stacx", "bmg", "bmg", "STACX", "STACX"]
+    for line in lines[3:]:  # the STACX learner with each way of computing the convolutions
+        assert float(line.split()[-2]) > 0, line
+    for line in lines[:3]:  # learner meta-steps/s, its frames/s, pipeline frames/s, ratio to raw
         rates = [float(x.replace(",", "")) for x in line.split()[-4:]]
         assert all(rate > 0 for rate in rates), line
 

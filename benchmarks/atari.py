@@ -79,6 +79,7 @@ def learner_rate(config, seconds: float) -> float:
                 config.rollout_length,
                 returns,
                 finished,
+                reward_clip=config.reward_clip,
             )
             rollouts.append(rollout)
         segment = jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *rollouts))

@@ -102,6 +102,12 @@ class Tickets:
             return ticket
 
 
+def clip_rewards(rewards: np.ndarray, reward_clip: float) -> np.ndarray:
+    """``rewards`` clipped to ``[-reward_clip, reward_clip]``, unchanged if ``reward_clip`` is
+    0 (IMPALA and STACX learn from rewards clipped to [-1, 1])."""
+    return np.clip(rewards, -reward_clip, reward_clip) if reward_clip else rewards
+
+
 def collect_rollout(
     env: Any,
     obs: np.ndarray,
@@ -111,9 +117,13 @@ def collect_rollout(
     length: int,
     returns: EpisodeReturns,
     finished: list[float],
+    *,
+    reward_clip: float,
 ) -> tuple[np.ndarray, int, Rollout]:
     """Acts ``length`` steps in ``env`` from ``obs``; appends ended games' raw returns to
-    ``finished``. Returns the next observations, the step count and the time-major rollout."""
+    ``finished``. Returns the next observations, the step count and the time-major rollout,
+    whose rewards (what the agent learns from) are clipped to ``[-reward_clip, reward_clip]``
+    (``0``: raw, unclipped); the returns in ``finished`` are the raw game scores."""
     columns: dict[str, list] = {"obs": [], "a": [], "r": [], "done": [], "logits": []}
     for _ in range(length):
         actions, logits = policy(params, obs, steps)
@@ -128,7 +138,7 @@ def collect_rollout(
     rollout = Rollout(
         obs_t=np.stack([*columns["obs"], obs]),
         a_t=np.stack(columns["a"]).astype(np.int32),
-        r_t=np.stack(columns["r"]).astype(np.float32),
+        r_t=clip_rewards(np.stack(columns["r"]).astype(np.float32), reward_clip),
         done_t=np.stack(columns["done"]),
         logits_t=np.stack(columns["logits"]).astype(np.float32),
     )
@@ -147,6 +157,7 @@ def run_actor(
     rollouts_per_segment: int,
     rollout_length: int,
     stop: threading.Event,
+    reward_clip: float,
     steps: int = 0,
 ) -> None:
     """The body of one actor thread (until ``stop`` is set or ``slot`` is closed).
@@ -164,6 +175,8 @@ def run_actor(
       rollouts_per_segment: N = K + L − 1.
       rollout_length: T.
       stop: set to end the loop.
+      reward_clip: the rollouts' rewards are clipped to ``[-reward_clip, reward_clip]``
+        (`clip_rewards`).
       steps: environment steps the actor's env has taken already (its policy's step count).
     """
     returns = EpisodeReturns(obs.shape[0])
@@ -178,7 +191,15 @@ def run_actor(
         rollouts = []
         for _ in range(rollouts_per_segment):
             obs, steps, rollout = collect_rollout(
-                env, obs, policy, params, steps, rollout_length, returns, finished
+                env,
+                obs,
+                policy,
+                params,
+                steps,
+                rollout_length,
+                returns,
+                finished,
+                reward_clip=reward_clip,
             )
             rollouts.append(rollout)
         segment = Segment(

@@ -39,6 +39,9 @@ class AleConfig(StacxSettings):
       target_optimizer: ``sgd`` or ``rmsprop``, the optimizer of BMG's target step.
       matching: ``l2`` (parameters), ``kl`` (main-head policies) or ``kl_v`` (KL + values).
       num_envs: B, emulators per actor (the batch of a rollout).
+      reward_clip: the agent learns from rewards clipped to [-reward_clip, reward_clip]
+        (IMPALA and STACX: 1); 0 learns from raw game rewards. Episode returns, and every
+        score, are raw.
       learning_rate: learning rate of the inner RMSProp (IMPALA's 6e-4).
       frame_skip: emulator frames per agent step (action repeat; IMPALA and STACX: 4).
       sticky_actions: probability that the emulator repeats the previous action.
@@ -65,6 +68,7 @@ class AleConfig(StacxSettings):
     target_learning_rate: float = 6e-4
     matching: str = "kl_v"
     num_envs: int = 8
+    reward_clip: float = 1.0
     learning_rate: float = 6e-4
     frame_skip: int = 4
     sticky_actions: float = 0.0
@@ -89,6 +93,7 @@ class AleConfig(StacxSettings):
                 "checkpoint_every",
                 "learner_devices",
             ),
+            non_negative=("reward_clip",),
         )
         if self.num_envs % self.learner_devices:
             fail(

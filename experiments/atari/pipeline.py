@@ -183,6 +183,7 @@ class Pipeline:
             self.config.rollout_length,
             returns,
             self.first_returns,
+            reward_clip=self.config.reward_clip,
         )
         self.envs[0] = (env0, obs0)
         return jax.jit(self.initial_state)(params, jax.device_put(first))
@@ -204,6 +205,7 @@ class Pipeline:
                     rollouts_per_segment=config.rollouts_per_update,
                     rollout_length=config.rollout_length,
                     stop=self._stop,
+                    reward_clip=config.reward_clip,
                     steps=self._steps0 if i == 0 else 0,
                 ),
                 daemon=True,
@@ -244,7 +246,8 @@ class Pipeline:
         spec = stacx.hyper_spec(self.agent_config, self.config.num_heads)
         hypers = bmg.hyper.constrain(out.meta_params, spec)
         new = TrainState(learner, out.meta_params, out.meta_opt_state)
-        return new, out.meta_loss, hypers, finite
+        stats = {"meta_loss": out.meta_loss, "entropy": jnp.mean(out.step_aux.entropy)}
+        return new, stats, hypers, finite
 
     def learn(self, state: TrainState, rollouts):
         """The jitted meta-step on given rollouts (stacked ``[rollouts_per_update, ...]``, as
@@ -252,7 +255,9 @@ class Pipeline:
         `meta_step` runs, for callers that bring their own data (the benchmark).
 
         Returns:
-          ``(state, meta_loss, hyperparameters, finite)``, ``finite`` a boolean array.
+          ``(state, stats, hyperparameters, finite)``: ``stats`` the meta-loss and the main
+          head's mean policy entropy in the step's inner (and bootstrap) updates, ``finite``
+          a boolean array.
         """
         return self._meta_step(*self._place(state, rollouts))
 
@@ -264,7 +269,8 @@ class Pipeline:
         Returns:
           The new state and what the step reports: the raw returns of the games that ended
           in its segment, the segment's actor and policy lag (learner version − the version
-          it acted with), the meta-loss and the main and auxiliary heads' hyperparameters.
+          it acted with), the meta-loss, the main head's policy entropy in the step's updates
+          and the main and auxiliary heads' hyperparameters.
 
         Raises:
           NonFiniteError: (if ``check``) the meta-loss, the parameters or the meta-parameters
@@ -272,7 +278,7 @@ class Pipeline:
             caller's guard (`runs.train_rows`). Non-finite parameters are never published.
         """
         segment = self._queue.get()
-        new, meta_loss, hypers, finite = self.learn(state, segment.rollouts)
+        new, stats, hypers, finite = self.learn(state, segment.rollouts)
         lag = self._version - segment.version
         if bool(finite):
             params = new.learner.params
@@ -287,7 +293,8 @@ class Pipeline:
             "episode_returns": segment.episode_returns,
             "actor": segment.actor,
             "lag": lag,
-            "meta_loss": float(meta_loss),
+            "meta_loss": float(stats["meta_loss"]),
+            "entropy": float(stats["entropy"]),
             **{name: np.asarray(v).round(6).tolist() for name, v in hypers._asdict().items()},
         }
         return new, report

@@ -32,7 +32,8 @@ def metric_row(config: AleConfig, reports: list[dict[str, Any]], frames: int) ->
 
     Keys: ``frames`` (the run's frames so far), ``episode_returns`` (raw game scores that
     ended in the row), ``episode_return`` and ``human_normalised`` (their mean, ``None`` if no
-    game ended), ``episodes``, ``lag_max``, ``meta_loss`` (mean) and the hyperparameters of
+    game ended), ``episodes``, ``lag_max``, ``meta_loss`` and ``entropy`` (the main head's policy
+    entropy in the updates; means over the row) and the hyperparameters of
     the row's last meta-step (one value per head).
     """
     returns = [r for report in reports for r in report["episode_returns"]]
@@ -40,6 +41,7 @@ def metric_row(config: AleConfig, reports: list[dict[str, Any]], frames: int) ->
     last = reports[-1]
     hypers = {k: v for k, v in last.items() if k not in ("episode_returns", "actor", "lag")}
     hypers.pop("meta_loss")
+    hypers.pop("entropy")
     return {
         "frames": frames,
         "episodes": len(returns),
@@ -48,6 +50,7 @@ def metric_row(config: AleConfig, reports: list[dict[str, Any]], frames: int) ->
         "episode_returns": [round(r, 1) for r in returns],
         "lag_max": max(report["lag"] for report in reports),
         "meta_loss": float(np.mean([report["meta_loss"] for report in reports])),
+        "entropy": float(np.mean([report["entropy"] for report in reports])),
         **hypers,
     }
 

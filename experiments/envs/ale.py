@@ -7,11 +7,11 @@ step it on the host and hand time-major rollouts to the jitted learner (the Sebu
 the Podracer paper, as in cleanba and Stoix); MinAtar, by contrast, runs inside the learner's
 XLA program (`experiments.envs.minatar`).
 
-Rewards come back raw (unclipped), so episode returns are game scores; the agent clips
-rewards in its losses. Resets are "same step": when an episode ends, the observation returned
-with ``done`` is already the first one of the next episode (gymnax's convention, which the
-agent's rollouts assume), and the finished episode's raw return is reported by
-`EpisodeReturns`.
+Rewards come back raw (unclipped), so episode returns are game scores; the actors clip the
+rewards the agent learns from (`experiments.atari.actors.clip_rewards`). Resets are "same
+step": when an episode ends, the observation returned with ``done`` is already the first one
+of the next episode (gymnax's convention, which the agent's rollouts assume), and the
+finished episode's raw return is reported by `EpisodeReturns`.
 
 The protocol follows IMPALA / STACX where they state it; each setting is a field of
 `AleSettings` (and a flag of the experiment). See `docs/atari.md` for sources and what is

@@ -17,15 +17,15 @@ B, T, N = 2, 3, 2  # environments per actor, rollout length, rollouts per segmen
 class CountingEnv:
     """Observations number the steps: obs[b] is filled with (this env's step count) % 256."""
 
-    def __init__(self, offset=0):
-        self.t = offset
+    def __init__(self, offset=0, reward=1.0):
+        self.t, self.reward = offset, reward
 
     def step(self, actions):
         assert actions.shape == (B,)
         self.t += 1
         obs = np.full((B, 1, 2, 2), self.t % 256, np.uint8)
         done = np.array([self.t % 5 == 0] * B)
-        return obs, np.ones(B, np.float32), done, np.zeros(B, bool), {}
+        return obs, np.full(B, self.reward, np.float32), done, np.zeros(B, bool), {}
 
 
 def _policy(params, obs, step):
@@ -33,14 +33,24 @@ def _policy(params, obs, step):
     return np.zeros(obs.shape[0], np.int32), np.full((obs.shape[0], 3), params, np.float32)
 
 
-def _run(num_actors, meta_steps, learner_delay=0.0):
+def _run(num_actors, meta_steps, learner_delay=0.0, reward=1.0, reward_clip=1.0):
     slot, out = actors.ParamsSlot(0, history=num_actors + 1), queue.Queue(maxsize=2)
     tickets, stop = actors.Tickets(), threading.Event()
     threads = [
         threading.Thread(
             target=actors.run_actor,
-            args=(i, CountingEnv(), np.zeros((B, 1, 2, 2), np.uint8), _policy, slot, out, tickets),
-            kwargs=dict(rollouts_per_segment=N, rollout_length=T, stop=stop),
+            args=(
+                i,
+                CountingEnv(reward=reward),
+                np.zeros((B, 1, 2, 2), np.uint8),
+                _policy,
+                slot,
+                out,
+                tickets,
+            ),
+            kwargs=dict(
+                rollouts_per_segment=N, rollout_length=T, stop=stop, reward_clip=reward_clip
+            ),
             daemon=True,
         )
         for i in range(num_actors)
@@ -99,6 +109,18 @@ def test_episode_returns_are_reported_with_the_segment():
     assert returns[: 2 * B] == [5.0] * (2 * B)
 
 
+@pytest.mark.parametrize(
+    ("reward", "reward_clip", "learnt"),
+    [(10.0, 1.0, 1.0), (-3.0, 1.0, -1.0), (10.0, 0.0, 10.0), (0.5, 1.0, 0.5)],
+)
+def test_the_agent_learns_from_clipped_rewards_and_scores_are_raw(reward, reward_clip, learnt):
+    consumed = _run(1, 4, reward=reward, reward_clip=reward_clip)
+    for _, segment in consumed:
+        np.testing.assert_array_equal(segment.rollouts.r_t, learnt)
+    returns = [r for _, s in consumed for r in s.episode_returns]
+    assert returns[: 2 * B] == [5 * reward] * (2 * B)  # game scores: the raw rewards
+
+
 def test_a_real_ale_actor_makes_well_formed_segments():
     env, obs = ale.make("ms_pacman", B, seed=0)
     rng = np.random.default_rng(0)
@@ -111,7 +133,7 @@ def test_a_real_ale_actor_makes_well_formed_segments():
     thread = threading.Thread(
         target=actors.run_actor,
         args=(0, env, obs, random_policy, slot, out, tickets),
-        kwargs=dict(rollouts_per_segment=N, rollout_length=T, stop=stop),
+        kwargs=dict(rollouts_per_segment=N, rollout_length=T, stop=stop, reward_clip=1.0),
         daemon=True,
     )
     thread.start()

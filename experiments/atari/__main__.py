@@ -12,7 +12,9 @@ by ``--matching``.
       --run_dir=runs/ale/ms_pacman/stacx
 
 Presets: ``paper`` (200M frames, IMPALA's batch), ``quick`` (500k frames, the Nature torso),
-``smoke`` (a few thousand frames, for tests); any flag overrides its preset. ``--seeds=N``
+``smoke`` (a few thousand frames, for tests); any flag overrides its preset. One learner
+over several hosts: start the same command on each with ``--distributed`` (see
+`experiments.atari.train`). ``--seeds=N``
 trains seeds ``--seed`` .. ``--seed``+N−1 one after another, each in ``DIR/seed_<s>`` (a run
 directory of its own: config, metrics, checkpoints). Running again with the same flags
 resumes each seed from its last checkpoint (the learner and meta-learner exactly; new
@@ -39,6 +41,7 @@ CLI.enum("preset", "quick", PRESETS, "Named preset the flags override.")
 CLI.string("run_dir", None, "Directory of the seeds' run directories (DIR/seed_<s>).")
 CLI.integer("seeds", 1, "Seeds to train, one after another: --seed, --seed+1, ...", lower_bound=1)
 CLI.boolean("quiet", False, "No progress bar.")
+CLI.run_flags(num_devices=False)
 _CONFIG = CLI.config_flags(AleConfig, choices=CHOICES, defaults={"method": "bmg"})
 
 
@@ -73,16 +76,19 @@ def main(argv: Sequence[str]) -> dict[int, list[dict]]:
     CLI.parse(argv)
     run_dir = CLI.required(FLAGS["run_dir"], "where the seeds' run directories go")
     config = config_from_flags()
-    if config.learner_devices > 1:  # CPU runs: one device per share (no effect on GPUs)
-        from experiments.common import population
+    # CPU runs ask for one device per learner share (no effect on GPUs); --distributed joins
+    # the other processes of a multi-host run.
+    CLI.start_jax(cpu_devices=config.learner_devices)
+    from experiments.common import distributed
 
-        population.request_cpu_devices(config.learner_devices)
     seeds = range(config.seed, config.seed + FLAGS.seeds)
     configs = [dataclasses.replace(config, seed=s) for s in seeds]
     results = {}
     for member in configs:
         rows = run(member, seed_dir(run_dir, member.seed), quiet=FLAGS.quiet)
         results[member.seed] = rows
+        if not distributed.is_writer():  # process 0 reports for all
+            continue
         last = [r["episode_return"] for r in rows[-10:] if r["episode_return"] is not None]
         mean = f"{sum(last) / len(last):,.1f}" if last else "n/a (no game ended)"
         print(

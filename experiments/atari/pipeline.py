@@ -28,7 +28,7 @@ from agents import rollout_feed, stacx
 from agents.networks import atari_multihead
 from experiments.atari import actors
 from experiments.atari.config import AleConfig
-from experiments.common import trainer
+from experiments.common import distributed, trainer
 from experiments.common.config_checks import ConfigError
 from experiments.common.guard import NonFiniteError
 from experiments.envs import ale
@@ -93,38 +93,87 @@ class Pipeline:
         )
         self.learner = stacx.make_learner(self.nets, None, self.agent_config)
         self.meta_opt = config.meta_optimizer(self.learner)
-        self._meta_step = jax.jit(self._meta_step_fn)
         self._shard_learner(config.learner_devices)
+        shardings = None
+        if self._state_shardings is not None:  # the state keeps its layout from step to step
+            r = self._replicated
+            shardings = (self._state_shardings, r, r, r)
+        self._meta_step = jax.jit(self._meta_step_fn, out_shardings=shardings)
         self.envs: list = []
         self._threads: list[threading.Thread] = []
         self.first_returns: list[float] = []  # games that ended in `fresh`'s first rollout
         self._steps0 = 0
 
     def _shard_learner(self, count: int) -> None:
-        """Data parallelism over ``count`` local devices: the rollouts' environment axis is
-        split over a one-axis mesh and the state replicated on it, so the jitted meta-step
-        runs each device's share of the batch and XLA inserts the all-reduce that averages
-        the gradients (what ``pmean`` does in a ``pmap``, here from the shardings alone).
-        The actors receive parameters on one device."""
+        """Data parallelism over ``count`` local devices of each of the run's processes.
+
+        One mesh axis spans the learner devices of every process (process 0's first): the
+        rollouts' environment axis is split over it, each process's actors filling its own
+        devices' share, and the parameters and optimizer states are replicated on it, so
+        the jitted meta-step runs each device's share of the global batch and XLA inserts
+        the all-reduce that averages the gradients (what ``pmean`` does in a ``pmap``, here
+        from the shardings alone). The state's per-environment parts (the rollout its next
+        inner step learns from, the current observations) are split like the rollouts.
+        The actors receive parameters on their process's first device.
+        """
         devices = jax.local_devices()
+        processes = jax.process_count()
         if count > len(devices):
             raise ConfigError(
                 f"learner_devices={count}, but this process has {len(devices)} local device(s)"
             )
         self._actor_device = devices[0]
-        if count == 1:
-            self._state_sharding = self._batch_sharding = None
+        self._state_shardings = self._batch_sharding = None
+        if count == 1 and processes == 1:
             return
-        mesh = Mesh(np.array(devices[:count]), ("batch",))
-        self._state_sharding = NamedSharding(mesh, PartitionSpec())
-        # Segments are [rollouts, T(+1), B, ...]: the environments are axis 2.
-        self._batch_sharding = NamedSharding(mesh, PartitionSpec(None, None, "batch"))
+        by_process = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+        mesh_devices = [
+            d
+            for p in range(processes)
+            for d in [x for x in by_process if x.process_index == p][:count]
+        ]
+        mesh = Mesh(np.array(mesh_devices), ("batch",))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        # Rollouts are [T(+1), B, ...] and segments [rollouts, T(+1), B, ...].
+        per_env = {
+            axis: NamedSharding(mesh, PartitionSpec(*[None] * axis, "batch")) for axis in (0, 1, 2)
+        }
+        self._batch_sharding, self._per_env = per_env[2], per_env
+        template = self.template()
+        shardings = jax.tree.map(lambda _: replicated, template)
+        learner = shardings.learner._replace(
+            rollout=jax.tree.map(lambda _: per_env[1], template.learner.rollout),
+            obs=per_env[0],
+            episode_return=per_env[0],
+        )
+        self._state_shardings = shardings._replace(learner=learner)
+        self._replicated = replicated
+
+    def place_state(self, state: TrainState) -> TrainState:
+        """``state`` (host or device arrays; in a multi-process run the same whole state on
+        every process, e.g. restored from a checkpoint) put on the learner's devices."""
+        if self._state_shardings is None:
+            return jax.device_put(state)
+        if self._placed(state):
+            return state
+        return distributed.place(state, self._state_shardings)
+
+    def _placed(self, state: TrainState) -> bool:
+        leaves = jax.tree.leaves(state)
+        shardings = jax.tree.leaves(self._state_shardings)
+        return all(
+            isinstance(x, jax.Array) and x.sharding == s
+            for x, s in zip(leaves, shardings, strict=True)
+        )
 
     def _place(self, state: TrainState, rollouts):
         if self._batch_sharding is None:
             return state, jax.device_put(rollouts)
-        state = jax.device_put(state, self._state_sharding)
-        return state, jax.device_put(rollouts, self._batch_sharding)
+        state = self.place_state(state)
+        # This process's actors' share of the global batch.
+        return state, jax.tree.map(
+            lambda x: jax.make_array_from_process_local_data(self._batch_sharding, x), rollouts
+        )
 
     def open(self, start: int = 0) -> None:
         """Starts the emulators (reset) and builds the policies.
@@ -137,13 +186,22 @@ class Pipeline:
         config = self.config
         self.envs = [
             ale.make(
-                config.game, config.num_envs, config.settings, seed=_seed(config.seed, start, i)
+                config.game,
+                config.num_envs,
+                config.settings,
+                seed=_seed(config.seed, start, self._actor_index(i)),
             )
             for i in range(config.num_actors)
         ]
         self.policies = [
-            make_policy(self.nets, config.seed, i, start) for i in range(config.num_actors)
+            make_policy(self.nets, config.seed, self._actor_index(i), start)
+            for i in range(config.num_actors)
         ]
+
+    def _actor_index(self, i: int) -> int:
+        """The run-wide index of this process's actor ``i`` (its emulators' and policy's
+        seeds)."""
+        return i + self.config.num_actors * jax.process_index()
 
     # --- the state -------------------------------------------------------------------------
 
@@ -157,7 +215,7 @@ class Pipeline:
     def template(self) -> TrainState:
         """The state's structure (`jax.ShapeDtypeStruct` leaves), for a checkpoint."""
         c = self.config
-        t, b = c.rollout_length, c.num_envs
+        t, b = c.rollout_length, c.num_envs * jax.process_count()  # the global batch
         obs = jax.ShapeDtypeStruct((b, c.frame_stack, c.size, c.size), jnp.uint8)
         first = stacx.Rollout(
             obs_t=jax.ShapeDtypeStruct((t + 1, *obs.shape), obs.dtype),
@@ -186,7 +244,15 @@ class Pipeline:
             reward_clip=self.config.reward_clip,
         )
         self.envs[0] = (env0, obs0)
-        return jax.jit(self.initial_state)(params, jax.device_put(first))
+        if self._state_shardings is None:
+            return jax.jit(self.initial_state)(params, jax.device_put(first))
+        # Every process has the same initial parameters; each brings its share of the first
+        # rollout (the global one is the processes' rollouts side by side).
+        params = distributed.place(params, self._replicated)
+        first = jax.tree.map(
+            lambda x: jax.make_array_from_process_local_data(self._per_env[1], x), first
+        )
+        return jax.jit(self.initial_state, out_shardings=self._state_shardings)(params, first)
 
     # --- the actors --------------------------------------------------------------------------
 
@@ -282,8 +348,8 @@ class Pipeline:
         lag = self._version - segment.version
         if bool(finite):
             params = new.learner.params
-            if self._batch_sharding is not None:
-                params = jax.device_put(params, self._actor_device)
+            if self._batch_sharding is not None:  # the local copy of the replicated params
+                params = jax.tree.map(lambda x: x.addressable_data(0), params)
             self._version = self._slot.publish(params)
         elif check:
             raise NonFiniteError(

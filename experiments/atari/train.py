@@ -11,24 +11,41 @@ from ``(seed, row resumed at, actor)``) and new policy keys, so the episodes tha
 at the interruption are lost and the games after it differ from an uninterrupted run's; and
 the policy lag restarts at zero. A run of one process, never interrupted, is the same run
 for the same seed every time.
+
+Several processes (``--distributed``, one per host): each runs its own actors with
+``num_envs`` emulators per actor and one learner spans them all (`Pipeline`); process 0
+writes the run directory (config, metric rows, fault file), every process takes part in the
+checkpoints and reads them back on resume, so the run directory must be on a file system
+all of them see. ``total_frames`` and the rows' ``frames`` count every process's frames, a
+row is ``log_every`` frames of each process, and its scores are every process's games. A
+run resumes with the number of processes it was started with (the checkpoint's batch
+differs otherwise, and is refused).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from experiments.atari.config import AleConfig
 from experiments.atari.pipeline import Pipeline
-from experiments.common import runs
+from experiments.common import distributed, runs
 from experiments.envs import ale
 
 
-def metric_row(config: AleConfig, reports: list[dict[str, Any]], frames: int) -> dict[str, Any]:
-    """A metric row from the row's meta-step reports.
+def metric_row(
+    config: AleConfig,
+    reports: list[dict[str, Any]],
+    frames: int,
+    returns: list[float] | None = None,
+) -> dict[str, Any]:
+    """A metric row from the row's meta-step reports (``returns``: the raw scores of the
+    games that ended in the row, if not those of the reports).
 
     Keys: ``frames`` (the run's frames so far), ``episode_returns`` (raw game scores that
     ended in the row), ``episode_return`` and ``human_normalised`` (their mean, ``None`` if no
@@ -36,7 +53,8 @@ def metric_row(config: AleConfig, reports: list[dict[str, Any]], frames: int) ->
     entropy in the updates; means over the row) and the hyperparameters of
     the row's last meta-step (one value per head).
     """
-    returns = [r for report in reports for r in report["episode_returns"]]
+    if returns is None:
+        returns = [r for report in reports for r in report["episode_returns"]]
     mean = float(np.mean(returns)) if returns else None
     last = reports[-1]
     hypers = {k: v for k, v in last.items() if k not in ("episode_returns", "actor", "lag")}
@@ -75,6 +93,9 @@ def train(
     pipe = Pipeline(config)  # a bad game or a missing ROM fails before anything is written
     path = runs.make_dir(run_dir)
     opened = started = False
+    processes = jax.process_count()
+    frames_per_row = config.frames_per_row * processes  # every process's actors
+    num_rows = -(-config.total_frames // frames_per_row)
 
     def fresh():
         nonlocal opened
@@ -98,19 +119,27 @@ def train(
                 break  # the guard stops the run on this row
         if row == 0:
             reports[0]["episode_returns"] = pipe.first_returns + reports[0]["episode_returns"]
-        return state, metric_row(config, reports, (row + 1) * config.frames_per_row)
+        # Every process's games (in a one-process run, this one's).
+        returns = distributed.gather_values([r for x in reports for r in x["episode_returns"]])
+        return state, metric_row(config, reports, (row + 1) * frames_per_row, returns)
 
-    with runs.lock(path):
-        runs.prepare(path, config)
+    writer = distributed.is_writer()  # in a multi-process run, process 0 writes the files
+    with runs.lock(path) if writer else contextlib.nullcontext():
+        if writer:
+            runs.prepare(path, config)
+        distributed.barrier("run directory prepared")
+        if not writer:
+            runs.check_config(path, config)
         try:
             return runs.train_rows(
                 path,
                 fresh=fresh,
                 template=pipe.template(),
                 step=step,
-                num_rows=config.num_rows,
+                num_rows=num_rows,
                 checkpoint_every=config.checkpoint_every,
-                steps_per_row=config.frames_per_row,
+                place=pipe.place_state,
+                steps_per_row=frames_per_row,
                 progress=progress,
                 stop_after_rows=stop_after_rows,
                 on_row=on_row,

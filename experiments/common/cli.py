@@ -120,16 +120,18 @@ class Cli:
     def string_list(self, name, default: Sequence[str] | None, help: str) -> flags.FlagHolder:
         return flags.DEFINE_list(name, default, help, **self._in)
 
-    def run_flags(self) -> None:
+    def run_flags(self, *, num_devices: bool = True) -> None:
         """The flags of how a training command runs, the same for every RL experiment:
-        ``--num_devices`` and ``--distributed`` with its coordinator flags (read by
+        ``--num_devices`` (unless ``num_devices`` is False: an experiment that places its
+        devices itself) and ``--distributed`` with its coordinator flags (read by
         `start_jax`)."""
-        self.integer(
-            "num_devices",
-            None,
-            "CPU devices to split the seeds over (default: one per core; CPU runs only).",
-            lower_bound=1,
-        )
+        if num_devices:
+            self.integer(
+                "num_devices",
+                None,
+                "CPU devices to split the seeds over (default: one per core; CPU runs only).",
+                lower_bound=1,
+            )
         self.boolean(
             "distributed",
             False,
@@ -140,9 +142,10 @@ class Cli:
         self.integer("num_processes", None, "With --distributed: processes in all.", lower_bound=1)
         self.integer("process_id", None, "With --distributed: this process's id.", lower_bound=0)
 
-    def start_jax(self) -> None:
+    def start_jax(self, cpu_devices: int | None = None) -> None:
         """Starts JAX as the `run_flags` say: joins the other processes if ``--distributed``,
-        and asks for ``--num_devices`` CPU devices (no effect on GPU or TPU).
+        and asks for ``--num_devices`` (or ``cpu_devices``) CPU devices (no effect on GPU or
+        TPU).
 
         Raises:
           UsageError: coordinator flags without ``--distributed``.
@@ -153,7 +156,9 @@ class Cli:
             raise UsageError(f"--{given[0]} applies with --distributed only")
         from experiments.common import distributed, population  # JAX starts here
 
-        population.request_cpu_devices(self.flags["num_devices"].value)
+        if "num_devices" in self.flags:
+            cpu_devices = self.flags["num_devices"].value
+        population.request_cpu_devices(cpu_devices)
         if self.flags["distributed"].value:
             distributed.initialize(**processes)
 

@@ -67,17 +67,34 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(gather, tree)
 
 
-def place(tree: Any, sharding: jax.sharding.Sharding) -> Any:
-    """``tree`` (host or device arrays, the same on every process) put on ``sharding``, which
+def place(tree: Any, sharding: Any) -> Any:
+    """``tree`` (host or device arrays, the same on every process) put on ``sharding`` (one
+    `jax.sharding.Sharding` for every leaf, or a tree of them shaped like ``tree``), which
     may span the devices of several processes."""
+    if isinstance(sharding, jax.sharding.Sharding):
+        sharding = jax.tree.map(lambda _: sharding, tree)
     if jax.process_count() == 1:
         return jax.device_put(tree, sharding)
 
-    def put(leaf):
+    def put(leaf, leaf_sharding):
         value = np.asarray(leaf)
-        return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+        return jax.make_array_from_callback(value.shape, leaf_sharding, lambda i: value[i])
 
-    return jax.tree.map(put, tree)
+    return jax.tree.map(put, tree, sharding)
+
+
+def gather_values(values: list[float]) -> list[float]:
+    """Every process's ``values`` (lists of any length), concatenated in process order, on
+    every process. In a multi-process run every process must call it."""
+    if jax.process_count() == 1:
+        return list(values)
+    from jax.experimental import multihost_utils
+
+    counts = np.asarray(multihost_utils.process_allgather(np.array([len(values)]))).reshape(-1)
+    padded = np.full(max(1, int(counts.max())), np.nan)
+    padded[: len(values)] = values
+    rows = np.asarray(multihost_utils.process_allgather(padded)).reshape(len(counts), -1)
+    return [float(x) for row, n in zip(rows, counts, strict=True) for x in row[:n]]
 
 
 def barrier(name: str) -> None:

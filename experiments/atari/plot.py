@@ -9,10 +9,12 @@ lays them out; final scores as defined in `experiments.minatar.scores`, over the
 writes ``ale_small.png``/``.pdf`` — (left) the human-normalised score (0: random, 1: the
 human tester) of each BMG configuration, median over games, STACX's dashed; (centre)
 ``--game``'s final episode return against L; (right) every BMG seed's final return
-standardised per game, by target optimizer, matching and L — and prints the final scores with
-their human-normalised values. (MinAtar has no human scores, so its figures take STACX as
-the unit; on the ALE a STACX that scores no better than random would make that unit
-meaningless.)
+standardised per game, by target optimizer, matching and L — and ``ale_small_improvement``
+(the best BMG configuration over STACX per game, and both training curves), and prints the
+final scores with their human-normalised values. (MinAtar has no human scores, so its
+figures take STACX as the unit; on the ALE a STACX that scores no better than random would
+make that unit meaningless, so only the improvement figure, which is relative to STACX by
+definition, uses it.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import cli
+from experiments.common import cli, runs
 from experiments.envs import ale
 from experiments.minatar import plot as minatar_plot  # its panels' drawing helpers
 from experiments.minatar import scores
@@ -106,17 +108,38 @@ def ablation_figure(runs_, *, game_for_L: str):
     return fig
 
 
+def improvement_figure(runs_, *, bmg_config=None):
+    """Per-game improvement of a BMG configuration (default: the best by median
+    normalised score) over STACX in % of STACX's margin over the random policy, and both
+    training curves (MinAtar's figure, `experiments.minatar.plot.improvement_figure`, with
+    the ALE's random scores)."""
+    return minatar_plot.improvement_figure(
+        runs_, bmg_config=bmg_config, random_scores=RANDOM_SCORES
+    )
+
+
 def write_figures(root, out, *, game_for_L: str, final_fraction: float) -> str:
-    """Writes ``out.png``/``.pdf`` and returns the table."""
+    """Writes ``out.png``/``.pdf`` (the three panels) and ``out_improvement.png``/``.pdf``
+    (`improvement_figure`, when there are STACX and BMG runs with final scores); returns
+    the table."""
     loaded = scores.load_runs(root, final_fraction=final_fraction)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig = ablation_figure(loaded, game_for_L=game_for_L)
+    figures = {out: ablation_figure(loaded, game_for_L=game_for_L)}
+    try:
+        best = scores.best_config(loaded, random_scores=RANDOM_SCORES)
+    except runs.RunDirError:  # no STACX or no BMG run with a final score
+        best = None
+    if best is not None:
+        figures[out.with_name(out.name + "_improvement")] = improvement_figure(
+            loaded, bmg_config=best
+        )
     written = []
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out.with_name(out.name + suffix), dpi=150, bbox_inches="tight")
-        written.append(str(out.with_name(out.name + suffix)))
-    minatar_plot._pyplot().close(fig)
+    for path, fig in figures.items():
+        for suffix in (".png", ".pdf"):
+            fig.savefig(path.with_name(path.name + suffix), dpi=150, bbox_inches="tight")
+            written.append(str(path.with_name(path.name + suffix)))
+        minatar_plot._pyplot().close(fig)
     return human_table(loaded) + "\n\nwrote " + ", ".join(written)
 
 

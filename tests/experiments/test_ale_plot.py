@@ -61,7 +61,7 @@ def test_the_human_normalised_table_has_the_scores_of_every_cell(root):
 
 def test_the_figures_are_written(root, tmp_path, capsys):
     plot.main(["experiments.atari.plot", f"--root={root}", f"--out={tmp_path / 'fig'}"])
-    for name in ("fig.png", "fig.pdf"):
+    for name in ("fig.png", "fig.pdf", "fig_improvement.png", "fig_improvement.pdf"):
         assert (tmp_path / name).stat().st_size > 10_000
     assert "wrote" in capsys.readouterr().out
 
@@ -74,6 +74,18 @@ def test_the_left_panel_is_the_median_over_games_of_human_normalised_scores(root
     assert norm["stacx"] == pytest.approx(stacx)
     bmg_l4 = [ale.human_normalised(g, FINAL[g][3] + 0.5) for g in GAMES]
     assert np.median(list(norm["rmsprop", "kl_v", 4].values())) == pytest.approx(np.median(bmg_l4))
+
+
+def test_the_improvement_is_over_stacx_in_percent_of_its_margin_over_random(root):
+    from experiments.minatar import scores
+
+    loaded = scores.load_runs(root)
+    gains = scores.improvement(loaded, ("rmsprop", "kl_v", 4), random_scores=plot.RANDOM_SCORES)
+    for game in GAMES:
+        random = plot.RANDOM_SCORES[game]
+        stacx, bmg = FINAL[game][0] + 0.5, FINAL[game][3] + 0.5
+        assert gains[game] == pytest.approx(100 * (bmg - stacx) / (stacx - random))
+    assert scores.best_config(loaded, random_scores=plot.RANDOM_SCORES) == ("rmsprop", "kl_v", 4)
 
 
 def test_a_wider_final_window_averages_more_rows(root, tmp_path, capsys):

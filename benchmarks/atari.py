@@ -2,6 +2,7 @@ r"""Throughput of the real-ALE pipeline: emulator, learner and the two together.
 
     python benchmarks/atari.py                         # Ms. Pac-Man, the quick preset's batch
     python benchmarks/atari.py --game=breakout --torso=impala --seconds=60
+    python benchmarks/atari.py --learner_devices=2           # the learner split over 2 devices
 
 Prints, in one run:
 
@@ -112,14 +113,22 @@ def main():
     parser.add_argument("--torso", default=None, help="impala or nature (default: the preset's)")
     parser.add_argument("--num_envs", type=int, default=None)
     parser.add_argument("--conv", default=None, help="matmul or xla (default: the config's)")
+    parser.add_argument(
+        "--learner_devices", type=int, default=None, help="devices the learner splits over"
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="per measurement")
     args = parser.parse_args()
+    if args.learner_devices:  # CPU devices must be asked for before JAX starts
+        from experiments.common import population
+
+        population.request_cpu_devices(args.learner_devices)
     given = {
         k: v
         for k, v in (
             ("torso", args.torso),
             ("num_envs", args.num_envs),
             ("conv", args.conv),
+            ("learner_devices", args.learner_devices),
         )
         if v
     }

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import cli, runs
+from experiments.common import cli, runs, stats
 from experiments.envs import ale
 from experiments.minatar import plot as minatar_plot  # its panels' drawing helpers
 from experiments.minatar import scores
@@ -63,6 +63,47 @@ def human_table(runs_) -> str:
             norm = ale.human_normalised(game, mean) if np.isfinite(mean) else float("nan")
             cells.append(f"{mean:,.1f} ± {std:,.1f} ({norm:.3f}), {len(final)} seeds")
         lines.append(f"| {scores.label(key)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def score_matrices(runs_) -> dict:
+    """``{configuration: [seeds, games] human-normalised final scores}`` over the games every
+    configuration has; a configuration with a seed that has no final score is left out, and
+    each game keeps its first ``n`` seeds, ``n`` the fewest any game has."""
+    pooled, names = scores.pooled(runs_), scores.games(runs_)
+    out = {}
+    for key in sorted({k for _, k in pooled}, key=scores.sort_key):
+        finals = [pooled.get((game, key)) for game in names]
+        if any(f is None for f in finals):
+            continue
+        n = min(len(f) for f in finals)
+        matrix = np.array(
+            [
+                [ale.human_normalised(g, x) for x in f[:n]]
+                for g, f in zip(names, finals, strict=True)
+            ]
+        ).T
+        if np.all(np.isfinite(matrix)):
+            out[key] = matrix
+    return out
+
+
+def aggregate_table(runs_) -> str:
+    """Markdown: per configuration, the median over games of the seed-mean human-normalised
+    score (the papers' aggregate) and the interquartile mean over all seeds and games, each
+    with a 95% stratified-bootstrap interval (rliable's estimators,
+    `experiments.common.stats`)."""
+    lines = [
+        "| configuration | median [95% CI] | IQM [95% CI] | games x seeds |",
+        "|---|---|---|---|",
+    ]
+    for key, matrix in score_matrices(runs_).items():
+        cells = []
+        for aggregate in (stats.median_of_means, stats.iqm):
+            point, low, high = stats.stratified_bootstrap_ci(matrix, aggregate)
+            cells.append(f"{point:.3f} [{low:.3f}, {high:.3f}]")
+        shape = f"{matrix.shape[1]} x {matrix.shape[0]}"
+        lines.append(f"| {scores.label(key)} | " + " | ".join(cells) + f" | {shape} |")
     return "\n".join(lines)
 
 
@@ -140,7 +181,13 @@ def write_figures(root, out, *, game_for_L: str, final_fraction: float) -> str:
             fig.savefig(path.with_name(path.name + suffix), dpi=150, bbox_inches="tight")
             written.append(str(path.with_name(path.name + suffix)))
         minatar_plot._pyplot().close(fig)
-    return human_table(loaded) + "\n\nwrote " + ", ".join(written)
+    return (
+        human_table(loaded)
+        + "\n\nHuman-normalised score over the games (95% stratified-bootstrap intervals):\n\n"
+        + aggregate_table(loaded)
+        + "\n\nwrote "
+        + ", ".join(written)
+    )
 
 
 def main(argv: list[str]) -> None:

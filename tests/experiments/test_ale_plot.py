@@ -88,6 +88,22 @@ def test_the_improvement_is_over_stacx_in_percent_of_its_margin_over_random(root
     assert scores.best_config(loaded, random_scores=plot.RANDOM_SCORES) == ("rmsprop", "kl_v", 4)
 
 
+def test_the_aggregates_over_games_are_of_the_human_normalised_seed_scores(root):
+    from experiments.common import stats
+    from experiments.minatar import scores
+
+    loaded = scores.load_runs(root)
+    matrix = plot.score_matrices(loaded)[("rmsprop", "kl_v", 4)]
+    games = scores.games(loaded)  # the matrix's column order
+    assert sorted(games) == sorted(GAMES)
+    expected = [[ale.human_normalised(g, FINAL[g][3] + s) for g in games] for s in (0, 1)]
+    np.testing.assert_allclose(matrix, expected)  # [seeds, games]
+    table = plot.aggregate_table(loaded)
+    assert table.count("\n") == 1 + 4
+    point = stats.median_of_means(matrix)
+    assert f"| BMG RMSProp KL&V L=4 | {point:.3f} [" in table and "| 2 x 2 |" in table
+
+
 def test_a_wider_final_window_averages_more_rows(root, tmp_path, capsys):
     # Rows at 10%, ..., 100% of the frames return 0.1, ..., 1.0 x the final score: the last
     # half of the frames is rows 6-10, whose mean is 0.8 x it.

@@ -312,7 +312,11 @@ class Pipeline:
         spec = stacx.hyper_spec(self.agent_config, self.config.num_heads)
         hypers = bmg.hyper.constrain(out.meta_params, spec)
         new = TrainState(learner, out.meta_params, out.meta_opt_state)
-        stats = {"meta_loss": out.meta_loss, "entropy": jnp.mean(out.step_aux.entropy)}
+        stats = {
+            "meta_loss": out.meta_loss,
+            "meta_grad_norm": out.meta_grad_norm,
+            "entropy": jnp.mean(out.step_aux.entropy),
+        }
         return new, stats, hypers, finite
 
     def learn(self, state: TrainState, rollouts):
@@ -321,9 +325,9 @@ class Pipeline:
         `meta_step` runs, for callers that bring their own data (the benchmark).
 
         Returns:
-          ``(state, stats, hyperparameters, finite)``: ``stats`` the meta-loss and the main
-          head's mean policy entropy in the step's inner (and bootstrap) updates, ``finite``
-          a boolean array.
+          ``(state, stats, hyperparameters, finite)``: ``stats`` the meta-loss, the raw
+          meta-gradient's global norm and the main head's mean policy entropy in the step's
+          inner (and bootstrap) updates, ``finite`` a boolean array.
         """
         return self._meta_step(*self._place(state, rollouts))
 
@@ -335,8 +339,8 @@ class Pipeline:
         Returns:
           The new state and what the step reports: the raw returns of the games that ended
           in its segment, the segment's actor and policy lag (learner version − the version
-          it acted with), the meta-loss, the main head's policy entropy in the step's updates
-          and the main and auxiliary heads' hyperparameters.
+          it acted with), the meta-loss, the meta-gradient's norm, the main head's policy
+          entropy in the step's updates and the main and auxiliary heads' hyperparameters.
 
         Raises:
           NonFiniteError: (if ``check``) the meta-loss, the parameters or the meta-parameters
@@ -360,6 +364,7 @@ class Pipeline:
             "actor": segment.actor,
             "lag": lag,
             "meta_loss": float(stats["meta_loss"]),
+            "meta_grad_norm": float(stats["meta_grad_norm"]),
             "entropy": float(stats["entropy"]),
             **{name: np.asarray(v).round(6).tolist() for name, v in hypers._asdict().items()},
         }

@@ -49,9 +49,9 @@ def metric_row(
 
     Keys: ``frames`` (the run's frames so far), ``episode_returns`` (raw game scores that
     ended in the row), ``episode_return`` and ``human_normalised`` (their mean, ``None`` if no
-    game ended), ``episodes``, ``lag_max``, ``meta_loss`` and ``entropy`` (the main head's policy
-    entropy in the updates; means over the row) and the hyperparameters of
-    the row's last meta-step (one value per head).
+    game ended), ``episodes``, ``lag_max``, ``meta_loss``, ``meta_grad_norm`` and
+    ``entropy`` (the main head's policy entropy in the updates; means over the row) and the
+    hyperparameters of the row's last meta-step (one value per head).
     """
     if returns is None:
         returns = [r for report in reports for r in report["episode_returns"]]
@@ -60,6 +60,7 @@ def metric_row(
     hypers = {k: v for k, v in last.items() if k not in ("episode_returns", "actor", "lag")}
     hypers.pop("meta_loss")
     hypers.pop("entropy")
+    hypers.pop("meta_grad_norm")
     return {
         "frames": frames,
         "episodes": len(returns),
@@ -68,6 +69,7 @@ def metric_row(
         "episode_returns": [round(r, 1) for r in returns],
         "lag_max": max(report["lag"] for report in reports),
         "meta_loss": float(np.mean([report["meta_loss"] for report in reports])),
+        "meta_grad_norm": float(np.mean([report["meta_grad_norm"] for report in reports])),
         "entropy": float(np.mean([report["entropy"] for report in reports])),
         **hypers,
     }

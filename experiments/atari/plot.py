@@ -10,11 +10,11 @@ writes ``ale_small.png``/``.pdf`` — (left) the human-normalised score (0: rand
 human tester) of each BMG configuration, median over games, STACX's dashed; (centre)
 ``--game``'s final episode return against L; (right) every BMG seed's final return
 standardised per game, by target optimizer, matching and L — and ``ale_small_improvement``
-(the best BMG configuration over STACX per game, and both training curves), and prints the
+(the best BMG configuration's human-normalised score minus STACX's per game, and both
+training curves), and prints the
 final scores with their human-normalised values. (MinAtar has no human scores, so its
 figures take STACX as the unit; on the ALE a STACX that scores no better than random would
-make that unit meaningless, so only the improvement figure, which is relative to STACX by
-definition, uses it.)
+make that unit meaningless, so here every score is human-normalised.)
 """
 
 from __future__ import annotations
@@ -149,14 +149,87 @@ def ablation_figure(runs_, *, game_for_L: str):
     return fig
 
 
-def improvement_figure(runs_, *, bmg_config=None):
-    """Per-game improvement of a BMG configuration (default: the best by median
-    normalised score) over STACX in % of STACX's margin over the random policy, and both
-    training curves (MinAtar's figure, `experiments.minatar.plot.improvement_figure`, with
-    the ALE's random scores)."""
-    return minatar_plot.improvement_figure(
-        runs_, bmg_config=bmg_config, random_scores=RANDOM_SCORES
+def best_config(runs_):
+    """The BMG configuration with the best median over games of its seed-mean
+    human-normalised final score."""
+    norm = {k: v for k, v in human_normalised(runs_).items() if k != scores.STACX}
+    medians = {k: scores.quiet(np.nanmedian, list(v.values())) for k, v in norm.items()}
+    medians = {k: v for k, v in medians.items() if np.isfinite(v)}
+    if not medians:
+        raise runs.RunDirError("no BMG run with a final score")
+    return max(medians, key=medians.get)
+
+
+def improvement(runs_, bmg_config) -> dict[str, float]:
+    """``{game: 100 (hn(BMG) - hn(STACX))}``, the difference of the seed-mean human-normalised
+    final scores in percentage points (the unit is human - random, so a STACX at or below
+    the random policy does not blow it up), sorted by value."""
+    norm = human_normalised(runs_)
+    if scores.STACX not in norm or tuple(bmg_config) not in norm:
+        raise runs.RunDirError(f"no STACX or no {scores.label(tuple(bmg_config))} runs")
+    stacx, bmg = norm[scores.STACX], norm[tuple(bmg_config)]
+    values = {g: 100 * (bmg[g] - stacx[g]) for g in bmg if g in stacx}
+    return dict(sorted(values.items(), key=lambda kv: kv[1]))
+
+
+def training_curves(runs_, key, *, smooth: int = 5):
+    """``(frames, line, low, high)`` of configuration ``key``: the median over games of the
+    seed-mean human-normalised return (a ``smooth``-row moving average) over the frames of
+    the shortest run, and the min / max over seeds of each seed's median over games."""
+    runs_ = [r for r in runs_ if r.key == key]
+    if not runs_:
+        raise runs.RunDirError(f"no runs of {scores.label(key)}")
+    grid = np.unique(np.concatenate([r.frames for r in runs_]))
+    grid = grid[grid <= min(r.frames[-1] for r in runs_)]
+    per_game = {}
+    for run in runs_:
+        curve = minatar_plot._smooth(run.returns, smooth)[:, 0]
+        curve = np.interp(grid, run.frames, ale.human_normalised(run.game, curve))
+        per_game.setdefault(run.game, []).append(curve)
+    per_game = [np.stack(c, axis=1) for c in per_game.values()]  # [points, seeds] each
+    line = scores.quiet(
+        np.nanmedian, [scores.quiet(np.nanmean, c, axis=1) for c in per_game], axis=0
     )
+    n = min(c.shape[1] for c in per_game)
+    seeds = scores.quiet(np.nanmedian, [c[:, :n] for c in per_game], axis=0)  # [points, n]
+    return (
+        grid,
+        line,
+        scores.quiet(np.nanmin, seeds, axis=1),
+        scores.quiet(np.nanmax, seeds, axis=1),
+    )
+
+
+def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5):
+    """Per game, a BMG configuration's (default: `best_config`) human-normalised final score
+    minus STACX's (left), and both configurations' median human-normalised return over
+    training (right)."""
+    import matplotlib.ticker
+
+    bmg_config = tuple(bmg_config or best_config(runs_))
+    gains = improvement(runs_, bmg_config)
+    fig, (left, right) = minatar_plot._pyplot().subplots(
+        1, 2, figsize=(11, 4), constrained_layout=True
+    )
+    values = list(gains.values())
+    left.bar(
+        range(len(gains)), values, color=["tab:green" if v >= 0 else "tab:red" for v in values]
+    )
+    left.set_xticks(range(len(gains)), list(gains), rotation=30)
+    left.axhline(0.0, color="k", lw=0.5)
+    left.set_ylabel("BMG − STACX, human-normalised score (points of %)")
+    left.set_title(f"{scores.label(bmg_config)} vs STACX, final score per game")
+    for key, color in ((scores.STACX, "k"), (bmg_config, "tab:red")):
+        frames, line, low, high = training_curves(runs_, key, smooth=smooth)
+        right.plot(frames, line, color=color, label=scores.label(key))
+        right.fill_between(frames, low, high, color=color, alpha=0.2, lw=0)
+    right.axhline(0.0, color="grey", ls=":", lw=0.8)
+    right.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
+    right.set_xlabel("frames per seed")
+    right.set_ylabel("human-normalised return, median over games")
+    right.set_title(f"Training (band: min–max over seeds, {smooth}-row average)")
+    right.legend(fontsize=8)
+    return fig
 
 
 def write_figures(root, out, *, game_for_L: str, final_fraction: float) -> str:
@@ -168,7 +241,8 @@ def write_figures(root, out, *, game_for_L: str, final_fraction: float) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     figures = {out: ablation_figure(loaded, game_for_L=game_for_L)}
     try:
-        best = scores.best_config(loaded, random_scores=RANDOM_SCORES)
+        best = best_config(loaded)
+        improvement(loaded, best)
     except runs.RunDirError:  # no STACX or no BMG run with a final score
         best = None
     if best is not None:

@@ -14,7 +14,12 @@ Prints, in one run:
 3. the full pipeline (actor thread + learner, `experiments.atari.pipeline.run`) for STACX and
    for BMG (RMSProp, KL&V) with L = 1 and 4: frames/s, and the ratio to the raw rate;
 4. the STACX learner alone with each way of computing the convolutions (``--conv``:
-   ``matmul`` patches or XLA's convolution), and their ratio.
+   ``matmul`` patches or XLA's convolution), and their ratio;
+5. the bound: this CPU's rate on one large float32 matmul, each learner's floating-point
+   operations per meta-step (XLA's cost analysis) and the rate they run at, and what the
+   learner would need for the pipeline to reach 80% of the raw emulator rate. With the
+   emulators and the learner on the same cores, a pipeline at rate p spends p / raw of the
+   machine emulating and p / learner learning, so p = 0.8 raw needs learner >= 4 raw.
 
 Each measurement runs for about ``--seconds`` after a warm-up (compilation is not timed).
 Figures are printed, not asserted: run it on a quiet machine and compare ratios within one
@@ -31,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments.atari import config as ale_config  # noqa: E402
@@ -62,8 +68,22 @@ def raw_rate(config, seconds: float) -> float:
         env.close()
 
 
-def learner_rate(config, seconds: float) -> float:
-    """Meta-steps/s of the jitted meta-step on one pre-collected segment."""
+def matmul_rate(seconds: float, n: int = 2048) -> float:
+    """Floating-point operations/s of a jitted ``n x n`` float32 matmul on the default
+    device: what this machine's XLA reaches on the operation the torsos are made of."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    jax.block_until_ready(f(a))
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        jax.block_until_ready(f(a))
+        count += 1
+    return count * 2 * n**3 / (time.perf_counter() - start)
+
+
+def learner_rate(config, seconds: float) -> tuple[float, float]:
+    """Meta-steps/s of the jitted meta-step on one pre-collected segment, and its
+    floating-point operations per meta-step (XLA's count)."""
     pipe = pipeline.Pipeline(config)
     try:
         pipe.open()
@@ -85,6 +105,7 @@ def learner_rate(config, seconds: float) -> float:
             rollouts.append(rollout)
         segment = jax.device_put(jax.tree.map(lambda *xs: np.stack(xs), *rollouts))
         step = pipe.learn
+        flops = pipe.learn_cost(state, segment)["flops"]
         out = step(state, segment)
         jax.block_until_ready(out)
         count, start = 0, time.perf_counter()
@@ -92,7 +113,7 @@ def learner_rate(config, seconds: float) -> float:
             out = step(out[0], segment)
             jax.block_until_ready(out)
             count += 1
-        return count / (time.perf_counter() - start)
+        return count / (time.perf_counter() - start), flops
     finally:
         pipe.close()
 
@@ -144,11 +165,13 @@ def main():
         f"{'method':<26} {'learner meta-steps/s':>20} {'(frames/s)':>11} "
         f"{'pipeline frames/s':>17} {'/ raw':>6}"
     )
+    bound = []
     for method, overrides in VARIANTS:
         config = make_config(
             preset=args.preset, method=method, game=args.game, **given, **overrides
         )
-        learner = learner_rate(config, args.seconds)
+        learner, flops = learner_rate(config, args.seconds)
+        bound.append((config, learner, flops))
         # About --seconds if the pipeline ran at half the learner's own rate.
         full = pipeline_rate(config, max(6, int(0.5 * args.seconds * learner)))
         consumed = learner * config.frames_per_update
@@ -162,9 +185,22 @@ def main():
         config = make_config(
             preset=args.preset, method="stacx", game=args.game, **{**given, "conv": conv}
         )
-        rates[conv] = learner_rate(config, args.seconds)
+        rates[conv] = learner_rate(config, args.seconds)[0]
         print(f"STACX learner alone, --conv={conv}: {rates[conv]:.2f} meta-steps/s", flush=True)
     print(f"matmul / xla: {rates['matmul'] / rates['xla']:.1f}x")
+    peak = matmul_rate(args.seconds)
+    print(f"this machine, one 2048^3 float32 matmul: {peak / 1e9:,.1f} GFLOP/s")
+    print(
+        f"{'method':<26} {'GFLOP/meta-step':>15} {'GFLOP/s':>8} {'/ matmul':>8} "
+        f"{'80% of raw needs':>17} {'x matmul rate':>13}"
+    )
+    for config, learner, flops in bound:
+        # p = 0.8 raw with p / raw + p / learner <= 1 needs a learner of 4 raw frames/s.
+        needed = 4 * raw / config.frames_per_update * flops
+        print(
+            f"{config.describe():<26} {flops / 1e9:>15.2f} {learner * flops / 1e9:>8.1f} "
+            f"{learner * flops / peak:>8.0%} {needed / 1e9:>11,.0f} GFLOP/s {needed / peak:>12.1f}x"
+        )
 
 
 if __name__ == "__main__":

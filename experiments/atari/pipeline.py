@@ -331,6 +331,16 @@ class Pipeline:
         """
         return self._meta_step(*self._place(state, rollouts))
 
+    def learn_cost(self, state: TrainState, rollouts) -> dict[str, float]:
+        """XLA's cost analysis of the compiled meta-step on ``rollouts`` (as `learn`): its
+        ``flops`` and ``bytes accessed``, for the benchmark. A loop's body is counted once,
+        so with ``bootstrap_steps`` > 2 (a scan over the target's steps) it is a lower
+        bound."""
+        cost = self._meta_step.lower(*self._place(state, rollouts)).compile().cost_analysis()
+        if isinstance(cost, list):  # older JAX: one dict per computation
+            cost = cost[0]
+        return {k: float(cost.get(k, 0.0)) for k in ("flops", "bytes accessed")}
+
     def meta_step(
         self, state: TrainState, *, check: bool = True
     ) -> tuple[TrainState, dict[str, Any]]:

@@ -133,3 +133,25 @@ def test_the_policy_keeps_its_entropy_on_ms_pacman_with_clipped_rewards():
     entropies = [row["entropy"] for row in rows]
     assert all(np.isfinite(entropies))
     assert np.mean(entropies[10:]) > 0.2, np.round(entropies, 2)
+
+
+def test_learn_cost_counts_the_meta_steps_work():
+    """The benchmark's bound rests on XLA's count of the meta-step's floating-point work:
+    it must be the convolutions' (proportional to the batch) and grow with BMG's target."""
+    flops = {}
+    for name, overrides in (
+        ("stacx", {"method": "stacx"}),
+        ("stacx, twice the batch", {"method": "stacx", "num_envs": 4}),
+        ("bmg L=1", {"method": "bmg", "bootstrap_steps": 1}),
+    ):
+        pipe = pipeline.Pipeline(dataclasses.replace(SMALL, **overrides))
+        try:
+            pipe.open()
+            state = pipe.fresh()
+            flops[name] = pipe.learn_cost(state, _segment(pipe, state))["flops"]
+        finally:
+            pipe.close()
+    assert flops["stacx"] > 1e8  # ~1.4 GFLOP for 2 x 5 frames through the Nature torso
+    assert 1.9 < flops["stacx, twice the batch"] / flops["stacx"] <= 2.0
+    # The target's extra update and forward passes: ~1.4 times STACX's work.
+    assert flops["bmg L=1"] > 1.2 * flops["stacx"]

@@ -15,6 +15,8 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from agents.patches import max_pool, max_pool2x2, windows
+
 
 class ActorCriticNets(NamedTuple):
     """Separate policy and value networks.
@@ -181,35 +183,6 @@ def _transductive_norm(x: jax.Array, name: str) -> jax.Array:
     return (x - mean) * jax.lax.rsqrt(var + 1e-5) * scale + offset
 
 
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, tuple[int, int]]:
-    """Output side and (before, after) padding of a ``SAME`` window (XLA's convention: the odd
-    pixel goes after)."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return out, (total // 2, total - total // 2)
-
-
-def _windows(x: jax.Array, kernel: int, stride: int, padding: str, fill: float = 0.0):
-    """The ``kernel * kernel`` shifted, strided views ``[N, H', W', C]`` of ``x [N, H, W, C]``
-    that a ``kernel x kernel`` window of ``stride`` sees, in row-major kernel order; ``SAME``
-    pads with ``fill``."""
-    n, height, width, c = x.shape
-    if padding == "SAME":
-        out_h, pad_h = _same_padding(height, kernel, stride)
-        out_w, pad_w = _same_padding(width, kernel, stride)
-        x = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)), constant_values=fill)
-    elif padding == "VALID":
-        out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
-    else:
-        raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
-    span_h, span_w = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
-    return [
-        x[:, i : i + span_h : stride, j : j + span_w : stride]
-        for i in range(kernel)
-        for j in range(kernel)
-    ]
-
-
 def _conv3x3(x: jax.Array, channels: int, name: str, *, padding: str = "SAME") -> jax.Array:
     """A 3x3 convolution ``[N, H, W, C] -> [N, H', W', channels]`` as one matmul.
 
@@ -224,7 +197,7 @@ def _conv3x3(x: jax.Array, channels: int, name: str, *, padding: str = "SAME") -
     w_init = hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal")
     kernel = hk.get_parameter(f"{name}_w", (3, 3, c, channels), init=w_init)
     bias = hk.get_parameter(f"{name}_b", (channels,), init=jnp.zeros)
-    patches = jnp.concatenate(_windows(x, 3, 1, padding), axis=-1)
+    patches = jnp.concatenate(windows(x, 3, 1, padding), axis=-1)
     return patches @ kernel.reshape(9 * c, channels) + bias
 
 
@@ -257,28 +230,8 @@ class MatmulConv2D(hk.Module):
             "w", (self.kernel, self.kernel, x.shape[-1], self.channels), x.dtype, init=w_init
         )
         b = hk.get_parameter("b", (self.channels,), x.dtype, init=jnp.zeros)
-        patches = jnp.concatenate(_windows(x, self.kernel, self.stride, self.padding), axis=-1)
+        patches = jnp.concatenate(windows(x, self.kernel, self.stride, self.padding), axis=-1)
         return patches @ w.reshape(fan_in, self.channels) + b
-
-
-def _max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
-    """Max-pooling with ``SAME`` padding (by -inf) as an elementwise maximum of the shifted
-    views, equal to ``hk.max_pool``; its derivatives are selects, not XLA's
-    select-and-scatter."""
-    views = _windows(x, window, stride, "SAME", fill=-jnp.inf)
-    out = views[0]
-    for view in views[1:]:
-        out = jnp.maximum(out, view)
-    return out
-
-
-def _max_pool2x2(x: jax.Array) -> jax.Array:
-    """2x2 max-pooling with stride 2 and ``SAME`` padding (odd sides padded at the end)."""
-    n, height, width, c = x.shape
-    pad_h, pad_w = height % 2, width % 2
-    x = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=-jnp.inf)
-    h2, w2 = (height + pad_h) // 2, (width + pad_w) // 2
-    return jnp.max(x.reshape(n, h2, 2, w2, 2, c), axis=(2, 4))
 
 
 def conv_classifier(*, num_classes: int, channels: Sequence[int], norm: str = "none") -> Network:
@@ -304,7 +257,7 @@ def conv_classifier(*, num_classes: int, channels: Sequence[int], norm: str = "n
             x = _conv3x3(x, c, name=f"conv{i}")
             if norm == "batch":
                 x = _transductive_norm(x, name=f"norm{i}")
-            x = _max_pool2x2(jax.nn.relu(x))
+            x = max_pool2x2(jax.nn.relu(x))
         return hk.Linear(num_classes, name="logits")(x.reshape(x.shape[0], -1))
 
     net = hk.without_apply_rng(hk.transform(forward))
@@ -363,7 +316,7 @@ ATARI_TORSOS = ("impala", "nature")
 """Torsos of `atari_multihead`: IMPALA's deep ResNet (STACX's) or the Nature DQN's."""
 
 CONVS = ("matmul", "xla")
-"""How `atari_multihead` computes convolutions and pooling: `MatmulConv2D` and `_max_pool`
+"""How `atari_multihead` computes convolutions and pooling: `MatmulConv2D` and `max_pool`
 (fast second derivatives on CPU) or ``hk.Conv2D`` and ``hk.max_pool`` (XLA's convolution and
 reduce-window). Same parameters, same function."""
 
@@ -371,7 +324,7 @@ reduce-window). Same parameters, same function."""
 def _layers(conv: str):
     """The convolution and 3x3/2 max-pool of `CONVS` entry ``conv``."""
     if conv == "matmul":
-        return MatmulConv2D, lambda x: _max_pool(x, 3, 2)
+        return MatmulConv2D, lambda x: max_pool(x, 3, 2)
     pool = functools.partial(
         hk.max_pool, window_shape=(1, 3, 3, 1), strides=(1, 2, 2, 1), padding="SAME"
     )

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import networks
+from agents import networks, patches
 
 A, HEADS = 9, 3
 
@@ -78,7 +78,7 @@ def test_matmul_conv_is_haiku_conv2d(kernel, stride, padding, side):
 def test_max_pool_is_haiku_max_pool(side):
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, side, side, 3)), jnp.float32)
     expected = hk.max_pool(x, window_shape=(1, 3, 3, 1), strides=(1, 2, 2, 1), padding="SAME")
-    np.testing.assert_array_equal(networks._max_pool(x, 3, 2), expected)
+    np.testing.assert_array_equal(patches.max_pool(x, 3, 2), expected)
 
 
 @pytest.mark.parametrize("torso", networks.ATARI_TORSOS)

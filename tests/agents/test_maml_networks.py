@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import networks
+from agents import networks, patches
 
 
 def test_conv3x3_equals_haiku_conv2d_with_the_same_kernel():
@@ -23,7 +23,7 @@ def test_conv3x3_equals_haiku_conv2d_with_the_same_kernel():
 def test_max_pool_equals_haiku_same_padding_on_odd_sides():
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 7, 6, 3)), jnp.float32)
     expected = hk.max_pool(x, window_shape=(1, 2, 2, 1), strides=(1, 2, 2, 1), padding="SAME")
-    np.testing.assert_array_equal(networks._max_pool2x2(x), expected)
+    np.testing.assert_array_equal(patches.max_pool2x2(x), expected)
 
 
 @pytest.mark.parametrize("norm", ["none", "batch"])

@@ -1,9 +1,10 @@
 """The meta-optimizers of the STACX agent: STACX's own meta-gradient, or BMG.
 
 Both meta-learn the agent's per-head `agents.stacx.Hypers` with Adam, masked to the learned
-ones. BMG's target step is SGD or RMSProp; an RMSProp target starts from the learner's own
-RMSProp statistics unless ``target_statistics="own"`` (see `bmg.bootstrapped_meta_gradient`'s
-``target_state_from``). Shared by the MinAtar and the real-ALE experiments.
+ones, optionally after clipping the meta-gradient's global norm. BMG's target step is SGD or
+RMSProp; an RMSProp target starts from the learner's own RMSProp statistics unless
+``target_statistics="own"`` (see `bmg.bootstrapped_meta_gradient`'s ``target_state_from``).
+Shared by the MinAtar and the real-ALE experiments.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def make_meta_optimizer(
     num_inner_steps: int,
     meta_learning_rate: float,
     meta_eps: float,
+    meta_max_grad_norm: float = 0.0,
     bootstrap_steps: int = 1,
     target_optimizer: str = "sgd",
     target_learning_rate: float = 0.1,
@@ -37,10 +39,18 @@ def make_meta_optimizer(
     """STACX (``method="stacx"``: MG through K inner steps) or BMG (``"bmg"``).
 
     The RMSProp target shares the inner optimizer's decay and eps (`agent_config`), so its
-    state has the learner's structure and can start from it.
+    state has the learner's structure and can start from it. ``meta_max_grad_norm`` > 0 clips
+    the learned hyperparameters' meta-gradient to that global norm before Adam (0: off): one
+    rare, huge meta-gradient fills Adam's second-moment estimate and, with its decay of 0.999,
+    shrinks every later step for thousands of steps.
     """
+    if meta_max_grad_norm < 0:
+        raise ValueError(f"meta_max_grad_norm must be >= 0 (0: off), got {meta_max_grad_norm}")
     mask = stacx.learned_mask(agent_config, num_heads)
-    adam = optax.masked(optax.adam(meta_learning_rate, eps=meta_eps), mask)
+    adam = optax.adam(meta_learning_rate, eps=meta_eps)
+    if meta_max_grad_norm > 0:
+        adam = optax.chain(optax.clip_by_global_norm(meta_max_grad_norm), adam)
+    adam = optax.masked(adam, mask)
     if method == "stacx":
         return bmg.meta_gradient(learner, num_inner_steps=num_inner_steps, meta_optimizer=adam)
     if method != "bmg":

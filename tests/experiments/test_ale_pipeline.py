@@ -155,3 +155,66 @@ def test_learn_cost_counts_the_meta_steps_work():
     assert 1.9 < flops["stacx, twice the batch"] / flops["stacx"] <= 2.0
     # The target's extra update and forward passes: ~1.4 times STACX's work.
     assert flops["bmg L=1"] > 1.2 * flops["stacx"]
+
+
+@pytest.mark.parametrize("clip", [0.0, 1e-7])
+def test_bmg_meta_steps_move_the_hyperparameters_as_adam_on_the_meta_loss_gradient(clip):
+    """The pipeline's meta-step applies the meta-loss's own gradient, downhill: Adam's first
+    step is -lr * sign(gradient) in every learned meta-parameter, its second the replay of
+    optax's Adam on the two gradients (BMG RMSProp KL&V, L = 2), clipped to the global norm
+    ``meta_max_grad_norm`` first when it is set (1e-7 is below these gradients' norms, ~1e-6, so
+    the clipped replay differs from the plain one)."""
+    import optax
+
+    from agents import rollout_feed
+
+    config = dataclasses.replace(
+        SMALL,
+        method="bmg",
+        target_optimizer="rmsprop",
+        matching="kl_v",
+        bootstrap_steps=2,
+        meta_max_grad_norm=clip,
+    )
+    pipe = pipeline.Pipeline(config)
+    try:
+        pipe.open()
+        state = pipe.fresh()
+
+        def meta_loss(meta_params, state, rollouts):
+            learner_state = rollout_feed.feed(state.learner, rollouts)
+            target_opt_state = state.meta_opt_state.target_opt_state
+            return pipe.meta_opt.loss(meta_params, learner_state, target_opt_state)[0]
+
+        grad = jax.jit(jax.grad(meta_loss))
+        adam = optax.adam(config.meta_learning_rate, eps=config.meta_eps)
+        replays = {"plain": adam, "clipped": optax.chain(optax.clip_by_global_norm(clip), adam)}
+        replayed = {name: jax.tree.map(np.asarray, state.meta_params) for name in replays}
+        replay_states = {name: opt.init(replayed[name]) for name, opt in replays.items()}
+        for step in range(2):
+            segment = _segment(pipe, state)
+            g = grad(state.meta_params, state, jax.device_put(segment))
+            before = state.meta_params
+            state = pipe.learn(state, segment)[0]
+            for name, opt in replays.items():
+                updates, replay_states[name] = opt.update(g, replay_states[name], replayed[name])
+                replayed[name] = optax.apply_updates(replayed[name], updates)
+            if step == 0:
+                for b, a, gr in zip(
+                    *map(jax.tree.leaves, (before, state.meta_params, g)), strict=True
+                ):
+                    assert np.all(np.abs(gr) > 0)
+                    np.testing.assert_allclose(
+                        np.subtract(a, b), -config.meta_learning_rate * np.sign(gr), rtol=1e-3
+                    )
+        expected = replayed["clipped" if clip else "plain"]
+        for a, r in zip(*map(jax.tree.leaves, (state.meta_params, expected)), strict=True):
+            np.testing.assert_allclose(a, r, atol=1e-6)
+        if clip:
+            clipped, plain = (jax.tree.leaves(replayed[name]) for name in ("clipped", "plain"))
+            gap = max(
+                np.max(np.abs(np.subtract(c, p))) for c, p in zip(clipped, plain, strict=True)
+            )
+            assert gap > 1e-5
+    finally:
+        pipe.close()

@@ -309,6 +309,13 @@ CASES = [
     # atari
     Case("at-rmsprop-decay", (*AT_RUN, "--rmsprop_decay=2"), USAGE, "rmsprop_decay must be in"),
     Case("at-lr-inf", (*AT_RUN, "--learning_rate=inf"), USAGE, "learning_rate must be finite"),
+    Case(
+        "at-negative-meta-clip",
+        (*AT_RUN, "--meta_max_grad_norm=-1"),
+        USAGE,
+        "meta_max_grad_norm must be",
+        "at_config",
+    ),
     Case("at-bad-env", (*AT_RUN, "--env=pong"), USAGE, "--env=pong", "at_config"),
     Case("at-unknown-hyper", (*AT_RUN, "--learned=gamma"), USAGE, "gamma", "at_config"),
     Case(

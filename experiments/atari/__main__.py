@@ -46,14 +46,8 @@ _CONFIG = CLI.config_flags(AleConfig, choices=CHOICES, defaults={"method": "bmg"
 
 
 def config_from_flags() -> AleConfig:
-    """The config named by the flags (of the last `main`): the preset's values, then every
-    flag that was set.
-
-    Raises:
-      ConfigError: an invalid value or combination (a usage error).
-    """
-    overrides = _CONFIG.given(exclude=["method"])
-    return make_config(preset=FLAGS.preset, method=FLAGS.method, **overrides)
+    """The config named by the flags of the last `main` (`ConfigFlags.config`)."""
+    return _CONFIG.config(make_config, preset=FLAGS.preset)
 
 
 def seed_dir(run_dir: str | Path, seed: int) -> Path:

@@ -112,28 +112,9 @@ class AleConfig(StacxSettings):
         return ale.AleSettings(**{name: getattr(self, name) for name in names})
 
     @property
-    def frames_per_rollout(self) -> int:
-        """Emulator frames of one rollout of one actor."""
-        return self.rollout_length * self.num_envs * self.frame_skip
-
-    @property
-    def frames_per_update(self) -> int:
-        """Emulator frames of one meta-step's K (STACX) or K + L - 1 (BMG) rollouts."""
-        return self.rollouts_per_update * self.frames_per_rollout
-
-    @property
-    def updates_per_row(self) -> int:
-        """Meta-steps between two metric rows."""
-        return max(1, self.log_every // self.frames_per_update)
-
-    @property
-    def frames_per_row(self) -> int:
-        return self.updates_per_row * self.frames_per_update
-
-    @property
-    def num_rows(self) -> int:
-        """Metric rows of the whole run; the last one may pass ``total_frames``."""
-        return -(-self.total_frames // self.frames_per_row)
+    def frames_per_step(self) -> int:
+        """Emulator frames of one agent step (the action repeat)."""
+        return self.frame_skip
 
 
 PRESET_VALUES = {
@@ -154,14 +135,4 @@ PRESET_VALUES = {
 """Preset values; everything else takes the dataclass defaults."""
 
 
-def make_config(*, preset: str, method: str, **overrides) -> AleConfig:
-    """The config of ``preset`` for ``method`` with ``overrides`` on top
-    (`experiments.common.stacx_settings.make_config`).
-
-    Raises:
-      ConfigError: for an unknown preset, method or setting, a BMG setting with
-        ``method="stacx"``, or an invalid value.
-    """
-    return stacx_settings.make_config(
-        AleConfig, PRESET_VALUES, preset=preset, method=method, what="ALE", **overrides
-    )
+make_config = stacx_settings.config_maker(AleConfig, PRESET_VALUES, what="ALE")

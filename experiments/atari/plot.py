@@ -19,25 +19,16 @@ make that unit meaningless, so here every score is human-normalised.)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from experiments.common import cli, runs, stats
+from experiments.common import cli, plotting, runs, stats
 from experiments.envs import ale
 from experiments.minatar import plot as minatar_plot  # its panels' drawing helpers
 from experiments.minatar import scores
 
 CLI = cli.Cli("experiments.atari.plot", __doc__)
-_ROOT = CLI.string("root", None, "A folder searched recursively for ALE run directories.")
-_OUT = CLI.string("out", None, "Output path without extension (.png and .pdf).")
+_RUN_FLAGS = plotting.define_run_flags(CLI, "ALE")
 _GAME = CLI.enum("game", "ms_pacman", ale.GAMES, "The game of the return-against-L panel.")
-_FINAL = CLI.real(
-    "final_fraction",
-    0.1,
-    "The final score's window, a fraction of each run's frames (the paper's: the last 5%; "
-    "short runs need more to hold finished games).",
-)
 
 RANDOM_SCORES = {game: random for game, (random, _) in ale.RANDOM_HUMAN.items()}
 """The random-policy score of each game (the zero of every normalised score)."""
@@ -142,10 +133,10 @@ def ablation_figure(runs_, *, game_for_L: str):
     """The three panels: (left) human-normalised score by configuration, (centre) final
     return against L on ``game_for_L``, (right) every BMG seed's final return standardised per
     game, by target optimizer, matching and L."""
-    fig, axes = minatar_plot._pyplot().subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
+    fig, axes = plotting.pyplot().subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
     _human_bars(axes[0], human_normalised(runs_))
-    minatar_plot._against_L(axes[1], scores.pooled(runs_), game_for_L)
-    minatar_plot._boxes(axes[2], scores.standardised_groups(runs_))
+    minatar_plot.against_L_panel(axes[1], scores.pooled(runs_), game_for_L)
+    minatar_plot.standardised_panel(axes[2], scores.standardised_groups(runs_))
     return fig
 
 
@@ -183,7 +174,7 @@ def training_curves(runs_, key, *, smooth: int = 5):
     grid = grid[grid <= min(r.frames[-1] for r in runs_)]
     per_game = {}
     for run in runs_:
-        curve = minatar_plot._smooth(run.returns, smooth)[:, 0]
+        curve = minatar_plot.smooth_rows(run.returns, smooth)[:, 0]
         curve = np.interp(grid, run.frames, ale.human_normalised(run.game, curve))
         per_game.setdefault(run.game, []).append(curve)
     per_game = [np.stack(c, axis=1) for c in per_game.values()]  # [points, seeds] each
@@ -208,9 +199,7 @@ def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5):
 
     bmg_config = tuple(bmg_config or best_config(runs_))
     gains = improvement(runs_, bmg_config)
-    fig, (left, right) = minatar_plot._pyplot().subplots(
-        1, 2, figsize=(11, 4), constrained_layout=True
-    )
+    fig, (left, right) = plotting.pyplot().subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     values = list(gains.values())
     left.bar(
         range(len(gains)), values, color=["tab:green" if v >= 0 else "tab:red" for v in values]
@@ -237,48 +226,24 @@ def write_figures(root, out, *, game_for_L: str, final_fraction: float) -> str:
     (`improvement_figure`, when there are STACX and BMG runs with final scores); returns
     the table."""
     loaded = scores.load_runs(root, final_fraction=final_fraction)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figures = {out: ablation_figure(loaded, game_for_L=game_for_L)}
+    figures = {"": ablation_figure(loaded, game_for_L=game_for_L)}
     try:
         best = best_config(loaded)
         improvement(loaded, best)
+        figures["_improvement"] = improvement_figure(loaded, bmg_config=best)
     except runs.RunDirError:  # no STACX or no BMG run with a final score
-        best = None
-    if best is not None:
-        figures[out.with_name(out.name + "_improvement")] = improvement_figure(
-            loaded, bmg_config=best
-        )
-    written = []
-    for path, fig in figures.items():
-        for suffix in (".png", ".pdf"):
-            fig.savefig(path.with_name(path.name + suffix), dpi=150, bbox_inches="tight")
-            written.append(str(path.with_name(path.name + suffix)))
-        minatar_plot._pyplot().close(fig)
-    return (
-        human_table(loaded)
-        + "\n\nHuman-normalised score over the games (95% stratified-bootstrap intervals):\n\n"
-        + aggregate_table(loaded)
-        + "\n\nwrote "
-        + ", ".join(written)
-    )
+        pass
+    written = plotting.save_named(out, figures)
+    heading = "Human-normalised score over the games (95% stratified-bootstrap intervals):"
+    tables = f"{human_table(loaded)}\n\n{heading}\n\n{aggregate_table(loaded)}"
+    return f"{tables}\n\nwrote {', '.join(written)}"
 
 
 def main(argv: list[str]) -> None:
-    """Parses ``argv`` (program name first), reads the runs, writes the figures and prints
-    the tables.
-
-    Raises:
-      cli.UsageError: bad flags (nothing is read or written).
-      runs.RunDirError: no run directory under ``--root``, or one that cannot be read.
-      cli.RunError: an ``--out`` that cannot be written.
-    """
+    """Parses ``argv`` (program name first; bad flags: `plotting.read_run_flags`), reads the
+    runs (`runs.RunDirError` if none can be), writes the figures and prints the tables."""
     CLI.parse(argv)
-    root = CLI.required(_ROOT, "the folder of ALE run directories")
-    out = cli.check_output(CLI.required(_OUT, "the figures' path without extension"))
-    final = _FINAL.value
-    if not 0 < final <= 1:
-        raise cli.UsageError(f"--final_fraction must be in (0, 1], got {_FINAL.value}")
+    root, out, final = plotting.read_run_flags(CLI, _RUN_FLAGS)
     print(
         f"Final episode return (the last {final:.0%} of frames; mean ± std over seeds; "
         "human-normalised):\n"

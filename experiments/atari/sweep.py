@@ -20,30 +20,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 
 from experiments.atari.config import CHOICES, PRESETS, AleConfig, make_config
-from experiments.common import cli, stacx_settings, sweep
+from experiments.common import sweep
+from experiments.envs import ale
 
-CLI = cli.Cli("experiments.atari.sweep", __doc__)
-FLAGS = CLI.flags
-CLI.string("root", None, "Folder of the sweep's run directories.")
-CLI.string_list("games", ["ms_pacman", "breakout"], "Games (ale-py's snake_case ROM names).")
-CLI.string_list(
-    "target_optimizers",
-    list(stacx_settings.CHOICES["target_optimizer"]),
-    "BMG target optimizers.",
+CLI = sweep.command(
+    "experiments.atari.sweep",
+    __doc__,
+    games=("ms_pacman", "breakout"),
+    games_help="Games (ale-py's snake_case ROM names).",
+    presets=PRESETS,
 )
-CLI.string_list("matchings", list(stacx_settings.MATCHINGS), "BMG matching functions.")
-CLI.string_list("bootstrap_steps", ["1", "2", "4"], "BMG bootstrap steps L.")
-CLI.boolean("stacx", True, "Include the STACX baseline of each game.")
+FLAGS = CLI.flags
 CLI.integer("seeds", 2, "Seeds of each configuration: --seed, --seed+1, ...", lower_bound=1)
 CLI.integer("seed", 0, "The first seed.", lower_bound=0)
-CLI.enum("preset", "quick", PRESETS, "Preset of every run.")
-CLI.string_list("set", [], "Overrides for every run: name=value,name=value.")
-CLI.integer("only", None, "Train only the run of this index in the list (0-based).", lower_bound=0)
-CLI.boolean("dry_run", False, "List the runs and their state; train nothing.")
-CLI.boolean("quiet", False, "No progress bars.")
 
 _DECIDED_BY_THE_SWEEP = ("game", *sweep.DECIDED_BY_THE_SWEEP)
 
@@ -59,41 +50,21 @@ def grid(*, seeds: Sequence[int], **kwargs) -> list[tuple[str, AleConfig]]:
 
 
 def main(argv: Sequence[str]) -> list[str]:
-    """Runs (or lists) the sweep; returns the names of the runs trained by this call.
-
-    Raises:
-      cli.UsageError, ConfigError: bad flags or settings (checked for every run first).
-      runs.RunDirError: a ``--root`` or run directory that cannot be used.
-      runs.NonFiniteError: a run went NaN or infinite.
-    """
+    """Runs (or lists) the sweep (`experiments.common.sweep.todo_from_flags`); returns the
+    names of the runs trained by this call."""
     CLI.parse(argv)
-    root = Path(CLI.required(FLAGS["root"], "the folder of the sweep's run directories"))
-    for game in FLAGS.games:
-        if game not in CHOICES["game"]:
-            raise cli.UsageError(
-                f"--games: unknown Atari game {game!r} (snake_case, e.g. ms_pacman)"
-            )
-    plan = grid(
-        seeds=range(FLAGS.seed, FLAGS.seed + FLAGS.seeds),
-        games=FLAGS.games,
-        target_optimizers=FLAGS.target_optimizers,
-        matchings=FLAGS.matchings,
-        bootstrap_steps=sweep.bootstrap_steps_from(FLAGS.bootstrap_steps),
-        preset=FLAGS.preset,
-        overrides=sweep.overrides_from(AleConfig, FLAGS.set, CHOICES, _DECIDED_BY_THE_SWEEP),
-        stacx=FLAGS.stacx,
+    seeds = range(FLAGS.seed, FLAGS.seed + FLAGS.seeds)
+    root, todo = sweep.todo_from_flags(
+        CLI,
+        lambda **kwargs: grid(seeds=seeds, **kwargs),
+        config_cls=AleConfig,
+        choices=CHOICES,
+        decided=_DECIDED_BY_THE_SWEEP,
+        check_game=ale.check_game,
     )
-    if FLAGS.only is not None:
-        if FLAGS.only >= len(plan):
-            raise cli.UsageError(f"--only={FLAGS.only}: the sweep has {len(plan)} runs (0-based)")
-        plan = [plan[FLAGS.only]]
-    todo = sweep.plan(root, plan, dry_run=FLAGS.dry_run)
     from experiments.atari import __main__ as atari
 
-    for i, (name, config) in enumerate(todo, 1):
-        print(f"[{i}/{len(todo)}] {name}", flush=True)
-        atari.run(config, root / name, quiet=FLAGS.quiet)
-    return [name for name, _ in todo]
+    return sweep.train_all(root, todo, lambda c, d: atari.run(c, d, quiet=FLAGS.quiet))
 
 
 if __name__ == "__main__":

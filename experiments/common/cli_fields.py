@@ -10,7 +10,7 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from absl import flags
@@ -170,3 +170,13 @@ class ConfigFlags:
         """``{field: value}`` of the flags set on the command line, but ``exclude``."""
         skip = set(exclude)
         return {n: h.value for n, h in self.holders.items() if h.present and n not in skip}
+
+    def config(self, make_config: Callable[..., Any], *, preset: str) -> Any:
+        """``make_config(preset=preset, method=--method, **flags)``: the preset's config with
+        every other flag that was set on top.
+
+        Raises:
+          ConfigError: an invalid value or combination (a usage error).
+        """
+        method = self["method"].value
+        return make_config(preset=preset, method=method, **self.given(exclude=["method"]))

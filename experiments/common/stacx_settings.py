@@ -174,6 +174,38 @@ class StacxSettings:
         extra = self.bootstrap_steps - 1 if self.method == "bmg" else 0
         return self.num_inner_steps + extra
 
+    # The run's frames and rows. An experiment's config adds ``total_frames`` and
+    # ``log_every`` (frames per seed and actor) and, if an agent step is several frames,
+    # overrides `frames_per_step`.
+    @property
+    def frames_per_step(self) -> int:
+        """Frames of one agent step in one environment (MinAtar: 1; the ALE: frame skip)."""
+        return 1
+
+    @property
+    def frames_per_rollout(self) -> int:
+        """Frames of one rollout (T steps of B environments)."""
+        return self.rollout_length * self.num_envs * self.frames_per_step
+
+    @property
+    def frames_per_update(self) -> int:
+        """Frames of one meta-step: K rollouts (STACX), K + L - 1 rollouts (BMG)."""
+        return self.rollouts_per_update * self.frames_per_rollout
+
+    @property
+    def updates_per_row(self) -> int:
+        """Meta-steps between two metric rows (at least one)."""
+        return max(1, self.log_every // self.frames_per_update)
+
+    @property
+    def frames_per_row(self) -> int:
+        return self.updates_per_row * self.frames_per_update
+
+    @property
+    def num_rows(self) -> int:
+        """Metric rows of the whole run; the last one may pass ``total_frames``."""
+        return -(-self.total_frames // self.frames_per_row)
+
     def meta_optimizer(self, learner: bmg.Learner) -> bmg.MetaOptimizer:
         """STACX's meta-gradient or BMG with these target optimizer and matching settings."""
         return stacx_meta.make_meta_optimizer(
@@ -193,6 +225,21 @@ class StacxSettings:
         if self.method == "stacx":
             return "stacx"
         return f"bmg {self.target_optimizer} {self.matching} L={self.bootstrap_steps}"
+
+
+def config_maker(cls: type, presets: Mapping[str, Mapping[str, Any]], *, what: str):
+    """An experiment's ``make_config(*, preset, method, **overrides)``: `make_config` of
+    ``cls`` with the presets ``presets``, named ``what`` in messages."""
+
+    def make(*, preset: str, method: str, **overrides):
+        return make_config(cls, presets, preset=preset, method=method, what=what, **overrides)
+
+    make.__doc__ = (
+        f"The {what} config of ``preset`` for ``method`` with ``overrides`` on top.\n\n"
+        "Raises:\n  ConfigError: for an unknown preset, method or setting, a BMG setting "
+        'with ``method="stacx"``, or an invalid value.'
+    )
+    return make
 
 
 def make_config(

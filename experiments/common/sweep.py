@@ -10,9 +10,83 @@ from pathlib import Path
 from typing import Any
 
 from experiments.common import cli, runs
-from experiments.common.stacx_settings import BMG_ONLY_FIELDS
+from experiments.common.stacx_settings import BMG_ONLY_FIELDS, CHOICES, MATCHINGS
 
 DECIDED_BY_THE_SWEEP = ("method", "target_optimizer", "matching", "bootstrap_steps", "seed")
+
+
+def command(program: str, doc: str | None, *, games: Sequence[str], games_help: str, presets):
+    """The `cli.Cli` of a sweep command with the flags every sweep takes: ``--root``, the
+    grid (``--games``, ``--target_optimizers``, ``--matchings``, ``--bootstrap_steps``,
+    ``--stacx``), ``--preset``, ``--set``, ``--only``, ``--dry_run`` and ``--quiet`` (read by
+    `todo_from_flags`)."""
+    command = cli.Cli(program, doc)
+    command.string("root", None, "Folder of the sweep's run directories.")
+    command.string_list("games", list(games), games_help)
+    optimizers = list(CHOICES["target_optimizer"])
+    command.string_list("target_optimizers", optimizers, "BMG target optimizers.")
+    command.string_list("matchings", list(MATCHINGS), "BMG matching functions.")
+    command.string_list("bootstrap_steps", ["1", "2", "4"], "BMG bootstrap steps L.")
+    command.boolean("stacx", True, "Include the STACX baseline of each game.")
+    command.enum("preset", "quick", presets, "Preset of every run.")
+    command.string_list("set", [], "Overrides for every run: name=value,name=value.")
+    only = "Train only the run of this index in the list (0-based): one cluster task per run."
+    command.integer("only", None, only, lower_bound=0)
+    command.boolean("dry_run", False, "List the runs and their state; train nothing.")
+    command.boolean("quiet", False, "No progress bars.")
+    return command
+
+
+def todo_from_flags(
+    command: cli.Cli,
+    make_grid: Callable[..., list[tuple[str, Any]]],
+    *,
+    config_cls: type,
+    choices: Mapping,
+    decided: Sequence[str],
+    check_game: Callable[[str], None],
+) -> tuple[Path, list[tuple[str, Any]]]:
+    """The sweep's folder and the runs still to train, from the `command`'s flags (parsed).
+
+    ``make_grid(games=..., target_optimizers=..., ..., overrides=..., stacx=...)`` lists the
+    runs (`grid`'s arguments but ``make_config`` and ``game_field``); with ``--only=I`` the
+    I-th alone is kept. ``check_game(name)`` raises a one-line ``ValueError`` for a game the
+    experiment does not have. Prints the plan (`plan`).
+
+    Raises:
+      cli.UsageError, ConfigError: bad flags or settings (checked for every run first).
+      runs.RunDirError: a ``--root`` or run directory that cannot be used.
+    """
+    flags = command.flags
+    root = Path(command.required(flags["root"], "the folder of the sweep's run directories"))
+    for game in flags.games:
+        try:
+            check_game(game)
+        except ValueError as e:
+            raise cli.UsageError(f"--games: {e}") from None
+    listed = make_grid(
+        games=flags.games,
+        target_optimizers=flags.target_optimizers,
+        matchings=flags.matchings,
+        bootstrap_steps=bootstrap_steps_from(flags.bootstrap_steps),
+        preset=flags.preset,
+        overrides=overrides_from(config_cls, flags.set, choices, decided),
+        stacx=flags.stacx,
+    )
+    if flags.only is not None:
+        if flags.only >= len(listed):
+            raise cli.UsageError(f"--only={flags.only}: the sweep has {len(listed)} runs (0-based)")
+        listed = [listed[flags.only]]
+    return root, plan(root, listed, dry_run=flags.dry_run)
+
+
+def train_all(root: Path, todo: list[tuple[str, Any]], train: Callable[[Any, Path], Any]):
+    """Trains each of ``todo`` with ``train(config, run_dir)``, one after another; returns
+    their names."""
+    for i, (name, config) in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] {name}", flush=True)
+        train(config, root / name)
+    return [name for name, _ in todo]
 
 
 def overrides_from(

@@ -23,7 +23,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from experiments.common import cli, runs
+from experiments.common import cli, plotting, runs
 from experiments.common.guard import FAULT
 from experiments.fewshot import analysis
 from experiments.fewshot import run_dir as run_dir_lib
@@ -154,13 +154,11 @@ def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
     """Draws the figure; returns the written paths. A setting with several seeds is one line,
     the mean over its seeds, with their range as the band; a single run is its own line with
     the 95% band over meta-test tasks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.4 * len(groups)), squeeze=False)
+    fig, axes = plotting.pyplot().subplots(
+        len(groups), 2, figsize=(10, 3.4 * len(groups)), squeeze=False
+    )
     for row, (name, group) in zip(axes, groups.items(), strict=True):
         for key, runs_ in settings(group).items():
             if len(runs_) > 1:
@@ -195,14 +193,7 @@ def plot(groups: dict[str, list[Run]], out: str) -> list[str]:
                 ax.set_yscale("log")
         row[1].legend(fontsize=8)
     fig.tight_layout()
-    directory = os.path.dirname(out)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    paths = [f"{out}.png", f"{out}.pdf"]
-    for path in paths:
-        fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return paths
+    return plotting.save(fig, out, dpi=120)
 
 
 def main(argv: Sequence[str]) -> dict[str, Any]:

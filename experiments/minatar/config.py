@@ -70,22 +70,6 @@ class AtariConfig(StacxSettings):
             ),
         )
 
-    @property
-    def frames_per_update(self) -> int:
-        """Frames per seed of one meta-step: K rollouts (STACX), K + L - 1 rollouts (BMG)."""
-        return self.rollouts_per_update * self.num_envs * self.rollout_length
-
-    @property
-    def updates_per_row(self) -> int:
-        """Meta-steps between two metric rows (one jitted chunk)."""
-        return max(1, self.log_every // self.frames_per_update)
-
-    @property
-    def num_rows(self) -> int:
-        """Metric rows of the whole run; the last one may pass ``total_frames``."""
-        per_row = self.updates_per_row * self.frames_per_update
-        return -(-self.total_frames // per_row)
-
 
 PRESET_VALUES = {
     # The paper runs 3 seeds for 200M frames on 57 games; here: 2M frames of a MinAtar game.
@@ -105,14 +89,4 @@ PRESET_VALUES = {
 """Preset values; everything else takes the dataclass defaults."""
 
 
-def make_config(*, preset: str, method: str, **overrides) -> AtariConfig:
-    """The config of ``preset`` for ``method`` with ``overrides`` on top
-    (`experiments.common.stacx_settings.make_config`).
-
-    Raises:
-      ConfigError: for an unknown preset, method or setting, a BMG setting with
-        ``method="stacx"``, or an invalid value.
-    """
-    return stacx_settings.make_config(
-        AtariConfig, PRESET_VALUES, preset=preset, method=method, what="MinAtar", **overrides
-    )
+make_config = stacx_settings.config_maker(AtariConfig, PRESET_VALUES, what="MinAtar")

@@ -13,11 +13,10 @@ prints a Markdown table of the final scores (`summary_table`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
-from experiments.common import cli, runs
+from experiments.common import cli, plotting, runs
 from experiments.minatar.config import GAMES
 from experiments.minatar.scores import (
     MATCHINGS,
@@ -39,21 +38,11 @@ from experiments.minatar.scores import (
 )
 
 CLI = cli.Cli("experiments.minatar.plot", __doc__)
-_ROOT = CLI.string("root", None, "A folder searched recursively for MinAtar run directories.")
-_OUT = CLI.string("out", None, "Output path without extension (.png and .pdf).")
+_RUN_FLAGS = plotting.define_run_flags(CLI, "MinAtar")
 _GAME = CLI.enum("game", "breakout", GAMES, "The game of the return-against-L panel.")
 
 COLORS = {"sgd": "tab:blue", "rmsprop": "tab:red"}
 MARKERS = {"l2": ("o", "-"), "kl": ("s", ":"), "kl_v": ("^", "-.")}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _bars(ax, norm):
@@ -78,7 +67,9 @@ def _bars(ax, norm):
     ax.legend(fontsize=8)
 
 
-def _against_L(ax, scores, game):
+def against_L_panel(ax, scores, game):
+    """The centre panel on ``ax``: ``game``'s final return against L per target optimizer and
+    matching, STACX as a band (``scores``: `experiments.minatar.scores.pooled`)."""
     mine = {k: v for (g, k), v in scores.items() if g == game}
     bmg = sorted((k for k in mine if k != STACX), key=sort_key)
     for opt, matching in dict.fromkeys(k[:2] for k in bmg):
@@ -102,7 +93,9 @@ def _against_L(ax, scores, game):
     ax.set_title(f"{game}: return against L")
 
 
-def _boxes(ax, groups):
+def standardised_panel(ax, groups):
+    """The right panel on ``ax``: boxes of the per-game standardised returns of each group
+    (`experiments.minatar.scores.standardised_groups`)."""
     import matplotlib.transforms
 
     blend = matplotlib.transforms.blended_transform_factory(ax.transData, ax.transAxes)
@@ -145,14 +138,15 @@ def ablation_figure(runs_, *, game_for_L: str, random_scores=None):
     Raises:
       runs.RunDirError: if a game has no STACX run or no random score.
     """
-    fig, axes = _pyplot().subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
+    fig, axes = plotting.pyplot().subplots(1, 3, figsize=(16, 4.5), constrained_layout=True)
     _bars(axes[0], normalised_scores(runs_, random_scores=random_scores))
-    _against_L(axes[1], pooled(runs_), game_for_L)
-    _boxes(axes[2], standardised_groups(runs_))
+    against_L_panel(axes[1], pooled(runs_), game_for_L)
+    standardised_panel(axes[2], standardised_groups(runs_))
     return fig
 
 
-def _smooth(returns: np.ndarray, window: int) -> np.ndarray:
+def smooth_rows(returns: np.ndarray, window: int) -> np.ndarray:
+    """The trailing mean over ``window`` rows of ``returns`` ``[rows, ...]`` (NaN-aware)."""
     return np.stack(
         [
             quiet(np.nanmean, returns[max(0, i - window + 1) : i + 1], axis=0)
@@ -176,7 +170,7 @@ def training_curves(runs_, key, *, smooth: int = 5, random_scores=None):
     per_game = {}
     for run in (r for r in runs_ if r.key == key):
         rand, margin = stacx_margin(run.game, scores, random_scores)
-        curves = (_smooth(run.returns, smooth) - rand) / margin
+        curves = (smooth_rows(run.returns, smooth) - rand) / margin
         curves = np.stack([np.interp(grid, run.frames, c) for c in curves.T], axis=1)
         per_game.setdefault(run.game, []).append(curves)
     if not per_game:
@@ -203,7 +197,7 @@ def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5, random_scores
     """
     import matplotlib.ticker
 
-    plt = _pyplot()
+    plt = plotting.pyplot()
     bmg_config = tuple(bmg_config or best_config(runs_, random_scores=random_scores))
     gains = improvement(runs_, bmg_config, random_scores=random_scores)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
@@ -243,46 +237,26 @@ def write_figures(
     ``random_scores``: ``{game: random-policy score}`` (default `minatar.RANDOM_SCORES`);
     ``final_fraction``: the final-score window (`load_runs`)."""
     loaded = load_runs(root_or_dirs, final_fraction=final_fraction)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     rs = dict(random_scores=random_scores)
-    figures = {out: ablation_figure(loaded, game_for_L=game_for_L, **rs)}
+    figures = {"": ablation_figure(loaded, game_for_L=game_for_L, **rs)}
     try:
         bmg_config = best_config(loaded, **rs)
     except runs.RunDirError:  # no BMG run with a final score yet: no improvement figure
         bmg_config = None
     if bmg_config:
-        figures[out.with_name(out.name + "_improvement")] = improvement_figure(
-            loaded, bmg_config=bmg_config, **rs
-        )
-    written = []
-    for path, fig in figures.items():
-        for suffix in (".png", ".pdf"):
-            fig.savefig(path.with_name(path.name + suffix), dpi=150, bbox_inches="tight")
-            written.append(str(path.with_name(path.name + suffix)))
-        _pyplot().close(fig)
-    return (
-        summary_table(loaded, **rs)
-        + "\n\nMean normalised score of the BMG runs with each setting:\n"
-        + marginals_table(loaded, **rs)
-        + "\nwrote "
-        + ", ".join(written)
-    )
+        figures["_improvement"] = improvement_figure(loaded, bmg_config=bmg_config, **rs)
+    written = plotting.save_named(out, figures)
+    heading = "Mean normalised score of the BMG runs with each setting:"
+    tables = f"{summary_table(loaded, **rs)}\n\n{heading}\n{marginals_table(loaded, **rs)}"
+    return f"{tables}\nwrote {', '.join(written)}"
 
 
 def main(argv: list[str]) -> None:
-    """Parses ``argv`` (program name first), reads the runs, writes the figures and prints
-    the table.
-
-    Raises:
-      cli.UsageError: bad flags (nothing is read or written).
-      runs.RunDirError: no run directory under ``--root``, or one that cannot be read.
-      cli.RunError: an ``--out`` that cannot be written.
-    """
+    """Reads the runs under ``--root``, writes the figures and prints the table (the flags'
+    errors: `plotting.read_run_flags`; a root without run directories: `runs.RunDirError`)."""
     CLI.parse(argv)
-    root = CLI.required(_ROOT, "the folder of MinAtar run directories")
-    out = cli.check_output(CLI.required(_OUT, "the figures' path without extension"))
-    print(write_figures(root, out, game_for_L=_GAME.value))
+    root, out, final = plotting.read_run_flags(CLI, _RUN_FLAGS)
+    print(write_figures(root, out, game_for_L=_GAME.value, final_fraction=final))
 
 
 if __name__ == "__main__":

@@ -46,8 +46,7 @@ def config_from_flags() -> TwoColorsConfig:
     Raises:
       ConfigError: an invalid value or combination (a usage error).
     """
-    method = _CONFIG["method"].value
-    return make_config(preset=_PRESET.value, method=method, **_CONFIG.given(exclude=["method"]))
+    return _CONFIG.config(make_config, preset=_PRESET.value)
 
 
 def main(argv: list[str]) -> list[dict]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import cli
+from experiments.common import cli, plotting
 from experiments.two_colors import analysis as two_colors_analysis
 from experiments.two_colors.analysis import Run
 
@@ -85,13 +85,9 @@ def _band(ax, x, y, color, label, *, samples: int = 1000):
 
 def figure(runs_: list[Run], *, window: int = 400_000):
     """The four-panel figure; returns the matplotlib ``Figure``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    fig, axes = plt.subplots(1, 4, figsize=(21, 4.2), constrained_layout=True)
+    fig, axes = plotting.pyplot().subplots(1, 4, figsize=(21, 4.2), constrained_layout=True)
     total, late, eps, fold = axes
     millions = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M")
     thousands = matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k")
@@ -187,11 +183,9 @@ def main(argv: list[str]) -> None:
     if summaries is not None and len(set(names)) < len(names):
         raise cli.UsageError("--save_summaries needs a distinct label per run (see --labels)")
     fig = figure(loaded, window=window)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".png", ".pdf"):
-        fig.savefig(out.with_suffix(suffix), dpi=150)
+    written = plotting.save(fig, out)
     print(two_colors_analysis.table(loaded, window=window))
-    print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.pdf')}")
+    print(f"wrote {' and '.join(written)}")
     if summaries is not None:
         for run, name in zip(loaded, names, strict=True):
             run.save_summary(summaries / name)

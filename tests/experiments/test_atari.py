@@ -262,6 +262,21 @@ def test_sweep_lists_the_grid_and_skips_complete_runs(tmp_path, capsys):
     )
 
 
+def test_sweep_only_and_no_stacx_select_part_of_the_grid(tmp_path, capsys):
+    """The shared sweep flags (`experiments.common.sweep.command`): ``--nostacx`` drops the
+    baseline, ``--only=I`` keeps the I-th run of the list alone (one cluster task)."""
+    base = ["sweep", f"--root={tmp_path / 's'}", "--preset=smoke", "--games=breakout", "--dry_run"]
+    atari_sweep.main([*base, "--nostacx", "--bootstrap_steps=1"])
+    out = capsys.readouterr().out
+    assert "6 runs, 0 complete, 6 to run" in out and "breakout/stacx " not in out
+    atari_sweep.main([*base, "--only=1"])
+    out = capsys.readouterr().out
+    assert "1 runs, 0 complete, 1 to run" in out
+    assert "breakout/bmg-sgd-l2-L1 " in out  # the list: stacx, then L=1 sgd l2, ...
+    with pytest.raises(ValueError, match="the sweep has 19 runs"):
+        atari_sweep.main([*base, "--only=19"])
+
+
 def test_sweep_rmsprop_target_rate_defaults_to_the_inner_rate():
     plan = dict(
         atari_sweep.grid(
@@ -286,6 +301,7 @@ def test_sweep_rmsprop_target_rate_defaults_to_the_inner_rate():
         (["--set=seeds=two"], "seeds needs an? int"),
         (["--set=colour=1"], "unknown setting"),
         (["--matchings=cosine"], "matching must be one of"),
+        (["--games=pong"], "--games: unknown MinAtar game 'pong'; choose from breakout"),
         ([], "--root is required"),
     ],
 )

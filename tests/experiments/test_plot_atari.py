@@ -198,6 +198,15 @@ def test_cli_writes_both_figures_and_prints_the_table(root, tmp_path, capsys):
     assert "| STACX | 5.50 ± 0.50 | 11.00 ± 1.00 | 1.00 |" in printed
 
 
+def test_cli_final_fraction_sets_the_final_window(root, tmp_path, capsys):
+    out = f"--out={tmp_path / 'fig'}"
+    plot_atari.main(["plot", f"--root={root}", out, "--game=asterix", "--final_fraction=0.4"])
+    # The last two rows (400 and 500 frames): breakout STACX's seeds 4 and 6.
+    assert "| STACX | 5.00 ± 1.00 |" in capsys.readouterr().out
+    with pytest.raises(cli.UsageError, match=r"--final_fraction must be in \(0, 1\], got 0.0"):
+        plot_atari.main(["plot", f"--root={root}", out, "--final_fraction=0"])
+
+
 def test_cli_needs_a_root_with_runs(root, tmp_path):
     out = f"--out={tmp_path / 'fig'}"
     with pytest.raises(cli.UsageError, match="--root is required"):

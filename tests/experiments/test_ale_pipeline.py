@@ -40,7 +40,8 @@ def test_the_same_seed_gives_the_same_run(stacx_rows):
 
 def test_bmg_sgd_l2_l1_on_host_actors_is_the_stacx_run(stacx_rows):
     """BMG's meta-gradient is α times STACX's; Adam (eps ≪ the gradients) takes the same
-    steps, so the runs coincide up to float32 rounding."""
+    steps, so the runs coincide up to float32 rounding. (Clipping, on by default, would break
+    the scale invariance: the meta-gradients here are far below its norm of 1.)"""
     config = dataclasses.replace(
         SMALL,
         method="bmg",
@@ -50,6 +51,8 @@ def test_bmg_sgd_l2_l1_on_host_actors_is_the_stacx_run(stacx_rows):
         bootstrap_steps=1,
     )
     rows = pipeline.run(config, STEPS)
+    assert config.meta_max_grad_norm == 1.0
+    assert max(r["meta_grad_norm"] for r in [*rows, *stacx_rows]) < 1.0
     moved = np.abs(np.subtract(stacx_rows[-1]["policy_cost"], stacx_rows[0]["policy_cost"]))
     assert moved.max() > 5e-4  # two Adam steps of the meta-rate: far above the tolerance
     for got, expected in zip(rows, stacx_rows, strict=True):
@@ -155,6 +158,15 @@ def test_learn_cost_counts_the_meta_steps_work():
     assert 1.9 < flops["stacx, twice the batch"] / flops["stacx"] <= 2.0
     # The target's extra update and forward passes: ~1.4 times STACX's work.
     assert flops["bmg L=1"] > 1.2 * flops["stacx"]
+
+
+def test_the_ale_clips_the_meta_gradient_by_default():
+    """Every ALE preset clips at norm 1 (BMG's early spikes would freeze Adam otherwise);
+    ``--meta_max_grad_norm=0`` turns it off."""
+    for preset in ("smoke", "quick", "paper"):
+        for method in ("stacx", "bmg"):
+            assert make_config(preset=preset, method=method).meta_max_grad_norm == 1.0
+    assert make_config(preset="quick", method="bmg", meta_max_grad_norm=0.0).meta_max_grad_norm == 0
 
 
 @pytest.mark.parametrize("clip", [0.0, 1e-7])

@@ -195,30 +195,16 @@ def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5):
     """Per game, a BMG configuration's (default: `best_config`) human-normalised final score
     minus STACX's (left), and both configurations' median human-normalised return over
     training (right)."""
-    import matplotlib.ticker
-
     bmg_config = tuple(bmg_config or best_config(runs_))
-    gains = improvement(runs_, bmg_config)
-    fig, (left, right) = plotting.pyplot().subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    values = list(gains.values())
-    left.bar(
-        range(len(gains)), values, color=["tab:green" if v >= 0 else "tab:red" for v in values]
+    return minatar_plot.improvement_panels(
+        improvement(runs_, bmg_config),
+        {key: training_curves(runs_, key, smooth=smooth) for key in (scores.STACX, bmg_config)},
+        title=f"{scores.label(bmg_config)} vs STACX, final score per game",
+        gain_label="BMG − STACX, human-normalised score (points of %)",
+        curve_label="human-normalised return, median over games",
+        reference=0.0,
+        smooth=smooth,
     )
-    left.set_xticks(range(len(gains)), list(gains), rotation=30)
-    left.axhline(0.0, color="k", lw=0.5)
-    left.set_ylabel("BMG − STACX, human-normalised score (points of %)")
-    left.set_title(f"{scores.label(bmg_config)} vs STACX, final score per game")
-    for key, color in ((scores.STACX, "k"), (bmg_config, "tab:red")):
-        frames, line, low, high = training_curves(runs_, key, smooth=smooth)
-        right.plot(frames, line, color=color, label=scores.label(key))
-        right.fill_between(frames, low, high, color=color, alpha=0.2, lw=0)
-    right.axhline(0.0, color="grey", ls=":", lw=0.8)
-    right.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
-    right.set_xlabel("frames per seed")
-    right.set_ylabel("human-normalised return, median over games")
-    right.set_title(f"Training (band: min–max over seeds, {smooth}-row average)")
-    right.legend(fontsize=8)
-    return fig
 
 
 def write_figures(root, out, *, game_for_L: str, final_fraction: float) -> str:

@@ -195,30 +195,55 @@ def improvement_figure(runs_, *, bmg_config=None, smooth: int = 5, random_scores
     Returns:
       The matplotlib ``Figure``: improvement per game (left), curves (right).
     """
+    bmg_config = tuple(bmg_config or best_config(runs_, random_scores=random_scores))
+    curves = {
+        key: training_curves(runs_, key, smooth=smooth, random_scores=random_scores)
+        for key in (STACX, bmg_config)
+    }
+    return improvement_panels(
+        improvement(runs_, bmg_config, random_scores=random_scores),
+        curves,
+        title=f"{label(bmg_config)} vs STACX",
+        gain_label="improvement over STACX (% of STACX − random)",
+        curve_label="normalised score, median over games",
+        reference=1.0,
+        smooth=smooth,
+    )
+
+
+def improvement_panels(
+    gains: dict[str, float],
+    curves: dict,
+    *,
+    title: str,
+    gain_label: str,
+    curve_label: str,
+    reference: float,
+    smooth: int,
+):
+    """The improvement figure's two panels: ``gains`` (``{game: BMG's gain over STACX}``)
+    as bars (left), and ``curves`` (``{configuration key: (frames, line, low, high)}``,
+    STACX's first, drawn black) with a dotted line at ``reference`` (right)."""
     import matplotlib.ticker
 
-    plt = plotting.pyplot()
-    bmg_config = tuple(bmg_config or best_config(runs_, random_scores=random_scores))
-    gains = improvement(runs_, bmg_config, random_scores=random_scores)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, (left, right) = plotting.pyplot().subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     values = list(gains.values())
     left.bar(
         range(len(gains)), values, color=["tab:green" if v >= 0 else "tab:red" for v in values]
     )
     left.set_xticks(range(len(gains)), list(gains), rotation=30)
     left.axhline(0.0, color="k", lw=0.5)
-    left.set_ylabel("improvement over STACX (% of STACX − random)")
-    left.set_title(f"{label(bmg_config)} vs STACX")
-    for key, color in ((STACX, "k"), (bmg_config, "tab:red")):
-        frames, line, low, high = training_curves(
-            runs_, key, smooth=smooth, random_scores=random_scores
-        )
+    left.set_ylabel(gain_label)
+    left.set_title(title)
+    for (key, (frames, line, low, high)), color in zip(
+        curves.items(), ("k", "tab:red"), strict=True
+    ):
         right.plot(frames, line, color=color, label=label(key))
         right.fill_between(frames, low, high, color=color, alpha=0.2, lw=0)
-    right.axhline(1.0, color="k", ls=":", lw=0.8)
+    right.axhline(reference, color="grey", ls=":", lw=0.8)
     right.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
     right.set_xlabel("frames per seed")
-    right.set_ylabel("normalised score, median over games")
+    right.set_ylabel(curve_label)
     right.set_title(f"Training (band: min–max over seeds, {smooth}-row average)")
     right.legend(fontsize=8)
     return fig

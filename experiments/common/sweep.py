@@ -198,7 +198,8 @@ def plan(root: Path, runs_: list[tuple[str, Any]], *, dry_run: bool) -> list[tup
         raise runs.RunDirError(f"--root={root} is a file, not a folder of run directories")
     states = [(name, config, status(root / name, config)) for name, config in runs_]
     todo = [(name, config) for name, config, state in states if state != "complete"]
-    print(f"{len(runs_)} runs, {len(runs_) - len(todo)} complete, {len(todo)} to run", flush=True)
+    runs_count = f"{len(runs_)} run{'s' if len(runs_) != 1 else ''}"
+    print(f"{runs_count}, {len(runs_) - len(todo)} complete, {len(todo)} to run", flush=True)
     if dry_run:
         for name, _, state in states:
             print(f"  {name:<40} {state}")

@@ -271,7 +271,7 @@ def test_sweep_only_and_no_stacx_select_part_of_the_grid(tmp_path, capsys):
     assert "6 runs, 0 complete, 6 to run" in out and "breakout/stacx " not in out
     atari_sweep.main([*base, "--only=1"])
     out = capsys.readouterr().out
-    assert "1 runs, 0 complete, 1 to run" in out
+    assert "1 run, 0 complete, 1 to run" in out
     assert "breakout/bmg-sgd-l2-L1 " in out  # the list: stacx, then L=1 sgd l2, ...
     with pytest.raises(ValueError, match="the sweep has 19 runs"):
         atari_sweep.main([*base, "--only=19"])

@@ -23,10 +23,35 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from agents.stacx import Rollout
 from experiments.envs.ale import EpisodeReturns
+
+
+def emulator_seed(*numbers: int) -> int:
+    """An emulator seed (a non-negative int32) from ``numbers``, e.g. (seed, start row, actor)."""
+    return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0] >> 1)  # an int32
+
+
+def make_policy(nets, seed: int, actor: int, start: int = 0):
+    """``policy(params, obs, step) -> (actions, logits)``: the main head's softmax policy,
+    jitted, with keys from ``(seed, start, actor, step)`` (``start``: the metric row the
+    process began at, so a resumed run does not replay its first actions' randomness)."""
+    base = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), start), actor)
+
+    @jax.jit
+    def act(params, obs, key):
+        logits = nets.apply(params, obs)[0][:, 0]
+        return jax.random.categorical(key, logits).astype(jnp.int32), logits
+
+    def policy(params, obs, step):
+        actions, logits = act(params, obs, jax.random.fold_in(base, step))
+        return np.asarray(actions), np.asarray(logits)
+
+    return policy
 
 
 class ParamsSlot:

@@ -33,8 +33,6 @@ from experiments.common.config_checks import ConfigError
 from experiments.common.guard import NonFiniteError
 from experiments.envs import ale
 
-PipelineConfig = AleConfig  # the name the pipeline's first users knew
-
 
 class TrainState(NamedTuple):
     """What a checkpoint holds: the learner (with the rollout its next inner step learns
@@ -43,28 +41,6 @@ class TrainState(NamedTuple):
     learner: stacx.AgentState
     meta_params: stacx.Hypers
     meta_opt_state: Any
-
-
-def _seed(*numbers: int) -> int:
-    return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0] >> 1)  # an int32
-
-
-def make_policy(nets, seed: int, actor: int, start: int = 0):
-    """``policy(params, obs, step) -> (actions, logits)``: the main head's softmax policy,
-    jitted, with keys from ``(seed, start, actor, step)`` (``start``: the metric row the
-    process began at, so a resumed run does not replay its first actions' randomness)."""
-    base = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), start), actor)
-
-    @jax.jit
-    def act(params, obs, key):
-        logits = nets.apply(params, obs)[0][:, 0]
-        return jax.random.categorical(key, logits).astype(jnp.int32), logits
-
-    def policy(params, obs, step):
-        actions, logits = act(params, obs, jax.random.fold_in(base, step))
-        return np.asarray(actions), np.asarray(logits)
-
-    return policy
 
 
 class Pipeline:
@@ -189,12 +165,12 @@ class Pipeline:
                 config.game,
                 config.num_envs,
                 config.settings,
-                seed=_seed(config.seed, start, self._actor_index(i)),
+                seed=actors.emulator_seed(config.seed, start, self._actor_index(i)),
             )
             for i in range(config.num_actors)
         ]
         self.policies = [
-            make_policy(self.nets, config.seed, self._actor_index(i), start)
+            actors.make_policy(self.nets, config.seed, self._actor_index(i), start)
             for i in range(config.num_actors)
         ]
 

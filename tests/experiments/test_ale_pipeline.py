@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from experiments.atari import pipeline
-from experiments.atari.config import make_config
+from experiments.atari.config import AleConfig, make_config
 from experiments.common.config_checks import ConfigError
 
 # meta_eps far below the meta-gradients (the auxiliary heads' are ~1e-9 at the start), so
 # that Adam is invariant to their scale and the reduction below is a test of the construction.
-SMALL = pipeline.PipelineConfig(
+SMALL = AleConfig(
     game="ms_pacman", num_envs=2, rollout_length=4, torso="nature", seed=3, meta_eps=1e-16
 )
 STEPS = 3

@@ -37,9 +37,14 @@ def test_ale_benchmark_runs_at_smoke_size():
     lines = _run_script(
         "atari.py", "--preset=smoke", "--seconds=1", prefixes=("stacx", "bmg", "STACX")
     )
-    assert [line.split()[0] for line in lines] == ["stacx", "bmg", "bmg", "STACX", "STACX"]
-    for line in lines[3:]:  # the STACX learner with each way of computing the convolutions
+    methods = ["stacx", "bmg", "bmg"]
+    # The rates, the learner with each way of computing the convolutions, then the flop bound.
+    assert [line.split()[0] for line in lines] == [*methods, "STACX", "STACX", *methods]
+    for line in lines[3:5]:
         assert float(line.split()[-2]) > 0, line
+    for line in lines[5:]:  # GFLOP per meta-step, GFLOP/s, the needed rate's multiple
+        words = line.split()
+        assert float(words[-6]) > 0 and float(words[-1].rstrip("x")) > 0, line
     for line in lines[:3]:  # learner meta-steps/s, its frames/s, pipeline frames/s, ratio to raw
         rates = [float(x.replace(",", "")) for x in line.split()[-4:]]
         assert all(rate > 0 for rate in rates), line
